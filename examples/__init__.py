@@ -1,0 +1,1 @@
+"""Demo FHIR API and browser client for flask-fhir-cors."""

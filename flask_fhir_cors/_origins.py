@@ -1,0 +1,364 @@
+"""Parsing of configured origins and matching of request origins.
+
+A configured origin is normalized to the form a browser sends in the
+``Origin`` header (RFC 6454 serialization): lowercase scheme and host, IDN
+hosts in punycode, no default port. A request origin then matches only by
+exact string equality, or, for a subdomain pattern such as
+``https://*.example.com``, by a dictionary lookup of each of its parent
+domains. Nothing is matched by prefix, suffix, substring or regular
+expression over the configured list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+from collections.abc import Collection
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*")
+DOMAIN_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_\-]{0,61}[a-z0-9_])?")
+PORT = re.compile(r"[0-9]{1,5}")
+
+# The serialized origin a browser sends for a host name: lowercase, no path,
+# no user info. Request origins that do not fit never match a pattern.
+REQUEST_ORIGIN = re.compile(r"([a-z][a-z0-9+.\-]*)://([a-z0-9_.\-]+)(:[0-9]{1,5})?")
+
+# Longest request Origin value that is looked at. Longer values match nothing.
+MAX_REQUEST_ORIGIN_LENGTH = 1024
+
+# Multi-label public suffixes where any site owner can register a subdomain.
+# A pattern directly under one of these (or under a top-level domain) would
+# trust every customer of the hosting service.
+# NOTE: this is a short built-in sample, not the full Public Suffix List, so a
+# pattern under an unlisted suffix (for example a regional second-level
+# domain) is not detected.
+KNOWN_PUBLIC_SUFFIXES = frozenset(
+    {
+        "appspot.com",
+        "azurewebsites.net",
+        "azurestaticapps.net",
+        "blogspot.com",
+        "cloudfront.net",
+        "co.jp",
+        "co.nz",
+        "co.uk",
+        "co.za",
+        "com.au",
+        "com.br",
+        "com.cn",
+        "firebaseapp.com",
+        "github.io",
+        "gitlab.io",
+        "herokuapp.com",
+        "netlify.app",
+        "ngrok.io",
+        "ngrok-free.app",
+        "onrender.com",
+        "org.uk",
+        "pages.dev",
+        "s3.amazonaws.com",
+        "vercel.app",
+        "web.app",
+        "workers.dev",
+    }
+)
+
+
+class InvalidOrigin(Exception):
+    """Internal signal that a configured origin is invalid."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfiguredOrigin:
+    """A validated origin, or a subdomain pattern when ``is_pattern`` is set.
+
+    For a pattern, ``host`` is the parent domain without the leading ``*.``.
+    """
+
+    scheme: str
+    host: str
+    port: int | None
+    is_pattern: bool
+
+    @property
+    def serialized(self) -> str:
+        """The origin as a browser serializes it, with ``*.`` for a pattern."""
+        prefix = "*." if self.is_pattern else ""
+        port = "" if self.port is None else f":{self.port}"
+        return f"{self.scheme}://{prefix}{self.host}{port}"
+
+    @property
+    def is_loopback(self) -> bool:
+        """Whether the host is a loopback name or address."""
+        host = self.host
+        if host == "localhost" or host.endswith(".localhost") or host == "[::1]":
+            return True
+
+        return host.startswith("127.") and _is_ipv4(host)
+
+    @property
+    def is_under_public_suffix(self) -> bool:
+        """Whether a pattern's parent domain is a top-level or public suffix."""
+        return "." not in self.host or self.host in KNOWN_PUBLIC_SUFFIXES
+
+
+def parse_configured_origin(entry: str) -> ConfiguredOrigin:
+    """Validate and normalize one configured origin or subdomain pattern.
+
+    Raises :class:`InvalidOrigin` with a stable code and a message that says
+    how to write the value instead.
+    """
+    _reject_non_origin_forms(entry)
+    scheme, rest = _split_scheme(entry)
+    _reject_url_parts(rest)
+    host_text, port = _split_port(rest)
+
+    is_pattern = host_text.startswith("*.")
+    if is_pattern:
+        host_text = host_text[2:]
+    if "*" in host_text:
+        raise InvalidOrigin(
+            "origin-wildcard",
+            "a wildcard is only allowed as the whole first label, as in "
+            "'https://*.example.com', or alone as '*' for any origin",
+        )
+
+    host = _normalize_host(host_text, is_pattern)
+    if port is not None and DEFAULT_PORTS.get(scheme) == port:
+        port = None
+
+    return ConfiguredOrigin(scheme, host, port, is_pattern)
+
+
+def _reject_non_origin_forms(entry: str) -> None:
+    if entry == "":
+        raise InvalidOrigin(
+            "origin-empty", "an empty origin matches nothing; remove it"
+        )
+
+    if any(character.isspace() for character in entry):
+        raise InvalidOrigin(
+            "origin-whitespace",
+            "an origin contains no whitespace; put each origin on its own line "
+            "or in its own list item",
+        )
+
+    if entry.lower() == "null":
+        raise InvalidOrigin(
+            "origin-null",
+            "the 'null' origin is sent by sandboxed frames, file: pages and "
+            "redirects from any site, so allowing it would allow every site; "
+            "serve the calling page from a real origin and list that origin",
+        )
+
+
+def _split_scheme(entry: str) -> tuple[str, str]:
+    scheme, separator, rest = entry.partition("://")
+    if not separator:
+        raise InvalidOrigin(
+            "origin-scheme-missing",
+            "an origin starts with its scheme; write it as 'https://host' or "
+            "'http://host:port'",
+        )
+
+    scheme = scheme.lower()
+    if SCHEME.fullmatch(scheme) is None:
+        raise InvalidOrigin(
+            "origin-scheme-invalid",
+            "the scheme must be a URL scheme such as 'https' or 'http'",
+        )
+
+    return scheme, rest
+
+
+def _reject_url_parts(rest: str) -> None:
+    if rest.endswith("/") and rest.count("/") == 1:
+        raise InvalidOrigin(
+            "origin-trailing-slash",
+            "browsers send origins without a trailing slash; remove the final '/'",
+        )
+
+    parts = (
+        ("/", "origin-path", "an origin has no path; keep only scheme://host[:port]"),
+        ("?", "origin-query", "an origin has no query; keep only scheme://host[:port]"),
+        (
+            "#",
+            "origin-fragment",
+            "an origin has no fragment; keep only scheme://host[:port]",
+        ),
+        (
+            "@",
+            "origin-userinfo",
+            "an origin has no user name or password; keep only scheme://host[:port]",
+        ),
+    )
+    for character, code, message in parts:
+        if character in rest:
+            raise InvalidOrigin(code, message)
+
+
+def _split_port(authority: str) -> tuple[str, int | None]:
+    if authority.startswith("["):
+        host, _, after = authority.partition("]")
+        host += "]"
+        port_text = after[1:] if after.startswith(":") else None
+        if after and port_text is None:
+            raise InvalidOrigin("origin-host-invalid", "text follows the IPv6 address")
+    else:
+        host, separator, port_text_or_empty = authority.rpartition(":")
+        if not separator:
+            return authority, None
+        port_text = port_text_or_empty
+
+    if port_text is None:
+        return host, None
+
+    if PORT.fullmatch(port_text) is None or not 0 < int(port_text) <= 65535:
+        raise InvalidOrigin(
+            "origin-port-invalid",
+            "the port must be a whole number from 1 to 65535",
+        )
+
+    return host, int(port_text)
+
+
+def _normalize_host(host: str, is_pattern: bool) -> str:
+    if host.startswith("["):
+        if is_pattern:
+            raise InvalidOrigin(
+                "origin-wildcard", "a subdomain pattern needs a domain name"
+            )
+        return _normalize_ipv6(host)
+
+    host = _to_ascii(host)
+    labels = host.split(".")
+    if _looks_like_ipv4(labels):
+        if is_pattern:
+            raise InvalidOrigin(
+                "origin-wildcard", "a subdomain pattern needs a domain name"
+            )
+        return _normalize_ipv4(host)
+
+    if len(host) > 253 or not all(DOMAIN_LABEL.fullmatch(label) for label in labels):
+        raise InvalidOrigin(
+            "origin-host-invalid",
+            "the host must be a domain name of letters, digits and hyphens "
+            "separated by single dots, or an IP address",
+        )
+
+    return host
+
+
+def _to_ascii(host: str) -> str:
+    if host.isascii():
+        return host.lower()
+
+    # NOTE: Python's "idna" codec implements IDNA 2003, while browsers use
+    # UTS 46. They differ for a few characters (such as "ß"), so such a host
+    # may not match what the browser sends.
+    try:
+        punycode = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise InvalidOrigin(
+            "origin-host-invalid",
+            "the host is not a valid internationalized domain name; write "
+            "it in punycode ('xn--...') as the browser sends it",
+        ) from None
+
+    return punycode.lower()
+
+
+def _looks_like_ipv4(labels: list[str]) -> bool:
+    # The URL standard parses a host as IPv4 when its last label is numeric.
+    last = labels[-1]
+    return last.isdigit() or last.startswith("0x")
+
+
+def _is_ipv4(host: str) -> bool:
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+
+    return True
+
+
+def _normalize_ipv4(host: str) -> str:
+    if not _is_ipv4(host):
+        raise InvalidOrigin(
+            "origin-ip-not-canonical",
+            "an IPv4 address must be written as four decimal numbers from 0 to "
+            "255 without leading zeros, as browsers serialize it",
+        )
+
+    return host
+
+
+def _normalize_ipv6(host: str) -> str:
+    inner = host[1:-1]
+    try:
+        address = ipaddress.IPv6Address(inner)
+    except ValueError:
+        raise InvalidOrigin(
+            "origin-host-invalid", "the text in brackets is not an IPv6 address"
+        ) from None
+
+    canonical = f"[{address.compressed}]"
+    if canonical != host.lower():
+        raise InvalidOrigin(
+            "origin-ip-not-canonical",
+            f"browsers serialize this IPv6 address as {canonical!r}; write that",
+        )
+
+    return canonical
+
+
+class OriginMatcher:
+    """Look-up of request origins against exact origins and patterns.
+
+    Both checks cost a constant number of dictionary look-ups per label of the
+    request host, whatever the number of configured origins.
+    """
+
+    __slots__ = ("_exact", "_patterns")
+
+    def __init__(self, origins: Collection[ConfiguredOrigin]) -> None:
+        self._exact = frozenset(o.serialized for o in origins if not o.is_pattern)
+        self._patterns = frozenset(o.serialized for o in origins if o.is_pattern)
+
+    def matches(self, origin: str) -> bool:
+        """Tell whether the request's ``Origin`` value is allowed."""
+        if origin in self._exact:
+            return True
+
+        if not self._patterns or len(origin) > MAX_REQUEST_ORIGIN_LENGTH:
+            return False
+
+        return self._matches_pattern(origin)
+
+    def _matches_pattern(self, origin: str) -> bool:
+        parsed = REQUEST_ORIGIN.fullmatch(origin)
+        if parsed is None:
+            return False
+
+        scheme, host, port = parsed.group(1, 2, 3)
+        if host.startswith(".") or host.endswith(".") or ".." in host:
+            return False
+
+        port = port or ""
+        start = host.find(".")
+        while start != -1:
+            parent = host[start + 1 :]
+            if f"{scheme}://*.{parent}{port}" in self._patterns:
+                return True
+            start = host.find(".", start + 1)
+
+        return False

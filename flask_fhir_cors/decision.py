@@ -1,0 +1,317 @@
+"""The CORS decision for one request, shared by the middleware and ``explain``.
+
+:func:`decide` follows the order of the Fetch standard's CORS checks: the
+path scope, then the origin, then for a preflight the method and each
+requested header. The middleware turns the :class:`Decision` into a response,
+and the ``explain`` command prints the same decision with its steps, so the
+two cannot disagree.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from . import _http
+from ._compiled import CompiledPolicy, Header
+from .policy import CORSPolicy
+
+NOT_CORS = "not-cors"
+PREFLIGHT = "preflight"
+ACTUAL = "actual"
+
+# Longest Access-Control-Request-Headers value that is parsed. Browsers send
+# a few hundred bytes at most; longer values are refused without parsing.
+MAX_REQUEST_HEADERS_LENGTH = 8192
+
+PREFLIGHT_VARY = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
+PRIVATE_NETWORK_VARY = PREFLIGHT_VARY + ", Access-Control-Request-Private-Network"
+
+
+class CORSRequest(NamedTuple):
+    """The request values that CORS depends on, as the WSGI environ has them.
+
+    A value is None when its header is missing. ``path`` is ``PATH_INFO``.
+    """
+
+    method: str
+    path: str
+    origin: str | None = None
+    request_method: str | None = None
+    request_headers: str | None = None
+    request_private_network: str | None = None
+
+
+class Step(NamedTuple):
+    """One check of the decision: its name, whether it passed, and why."""
+
+    name: str
+    passed: bool
+    detail: str
+
+
+class Decision(NamedTuple):
+    """What the middleware does with a request.
+
+    ``headers`` are the CORS response headers to send, and ``vary`` the
+    tokens to append to ``Vary`` (empty for none). ``reason`` is the code of
+    the failed check when ``allowed`` is false.
+    """
+
+    kind: str
+    allowed: bool
+    headers: tuple[Header, ...]
+    vary: str
+    reason: str | None = None
+
+    @property
+    def status(self) -> str | None:
+        """The status line the middleware sends itself, or None to run the app."""
+        if self.kind != PREFLIGHT:
+            return None
+        return "204 No Content" if self.allowed else "403 Forbidden"
+
+
+def decide(
+    policy: CORSPolicy, request: CORSRequest, trace: list[Step] | None = None
+) -> Decision:
+    """Decide how to answer ``request``; append each check to ``trace`` if given."""
+    compiled: CompiledPolicy = policy._compiled  # type: ignore[attr-defined]
+    return decide_compiled(compiled, request, trace)
+
+
+def decide_compiled(
+    main: CompiledPolicy, request: CORSRequest, trace: list[Step] | None = None
+) -> Decision:
+    """Decide with an already compiled policy (the middleware's fast path)."""
+    compiled = main.scope_for(request.path) or main
+    if trace is not None:
+        _trace_scope(compiled is not main, request.path, trace)
+
+    origin = request.origin
+    if origin is None:
+        return _decide_not_cors(compiled, trace)
+
+    is_preflight = request.method == "OPTIONS" and request.request_method is not None
+    origin_allowed = compiled.any_origin or compiled.matcher.matches(origin)
+    if trace is not None:
+        _trace_origin(compiled, origin, origin_allowed, trace)
+
+    if not is_preflight:
+        return _decide_actual(compiled, origin, origin_allowed)
+
+    if not origin_allowed:
+        return _refuse_preflight(compiled, "origin-not-allowed")
+
+    return _decide_preflight(compiled, request, trace)
+
+
+def _decide_not_cors(compiled: CompiledPolicy, trace: list[Step] | None) -> Decision:
+    if trace is not None:
+        trace.append(Step("origin", True, "no Origin header: not a CORS request"))
+
+    # Fetch advises that a resource whose Allow-Origin is always '*' sends it
+    # on every response, CORS or not, and no Vary, so that a shared cache can
+    # store one copy for everyone. Any other answer depends on Origin.
+    if compiled.any_origin:
+        return Decision(NOT_CORS, True, compiled.wildcard_actual_headers, "")
+    return Decision(NOT_CORS, True, (), "Origin")
+
+
+def _decide_actual(compiled: CompiledPolicy, origin: str, allowed: bool) -> Decision:
+    if compiled.any_origin:
+        return Decision(ACTUAL, True, compiled.wildcard_actual_headers, "")
+
+    if not allowed:
+        return Decision(ACTUAL, False, (), "Origin", "origin-not-allowed")
+
+    headers = (("Access-Control-Allow-Origin", origin), *compiled.actual_tail)
+    return Decision(ACTUAL, True, headers, "Origin")
+
+
+def _decide_preflight(
+    compiled: CompiledPolicy, request: CORSRequest, trace: list[Step] | None
+) -> Decision:
+    method = request.request_method or ""
+    method_reason = _check_method(compiled, method)
+    if trace is not None:
+        _trace_method(method, method_reason, trace)
+    if method_reason is not None:
+        return _refuse_preflight(compiled, method_reason)
+
+    names, headers_reason = _check_request_headers(compiled, request.request_headers)
+    if trace is not None:
+        _trace_headers(request.request_headers, names, headers_reason, trace)
+    if headers_reason is not None:
+        return _refuse_preflight(compiled, headers_reason)
+
+    return _allow_preflight(compiled, request, method, names, trace)
+
+
+def _check_method(compiled: CompiledPolicy, method: str) -> str | None:
+    if not _http.is_token(method):
+        return "method-invalid"
+
+    if method.upper() in _http.FORBIDDEN_METHODS:
+        return "method-forbidden"
+
+    if compiled.any_method or method in _http.SAFELISTED_METHODS:
+        return None
+
+    if method in compiled.methods:
+        return None
+
+    return "method-not-allowed"
+
+
+def parse_request_headers(value: str | None) -> list[str] | None:
+    """Split Access-Control-Request-Headers into lowercase, unique names.
+
+    Accepts what proxies make of the browser's value: spaces around commas,
+    empty items and several header lines joined by commas. Returns None for
+    a value that is too long or holds something that is not a header name.
+    The cost is linear in the length of the value.
+    """
+    if value is None or value.strip() == "":
+        return []
+
+    if len(value) > MAX_REQUEST_HEADERS_LENGTH:
+        return None
+
+    names: dict[str, None] = {}
+    for raw_item in value.split(","):
+        item = raw_item.strip(" \t")
+        if item == "":
+            continue
+        if not _http.is_token(item):
+            return None
+        names.setdefault(item.lower())
+
+    return list(names)
+
+
+def _check_request_headers(
+    compiled: CompiledPolicy, value: str | None
+) -> tuple[list[str], str | None]:
+    names = parse_request_headers(value)
+    if names is None:
+        return [], "headers-invalid"
+
+    if compiled.any_header:
+        return names, None
+
+    for name in names:
+        if name not in compiled.headers:
+            return names, "header-not-allowed"
+
+    return names, None
+
+
+def _allow_preflight(
+    compiled: CompiledPolicy,
+    request: CORSRequest,
+    method: str,
+    names: list[str],
+    trace: list[Step] | None,
+) -> Decision:
+    allow_origin = "*" if compiled.any_origin else request.origin or ""
+    headers: list[Header] = [("Access-Control-Allow-Origin", allow_origin)]
+
+    # A wildcard names what was requested, because Fetch never lets '*' cover
+    # Authorization, and reads '*' literally on credentialed requests.
+    methods = method if compiled.any_method else compiled.methods_value
+    if methods:
+        headers.append(("Access-Control-Allow-Methods", methods))
+
+    allowed_headers = ",".join(names) if compiled.any_header else compiled.headers_value
+    if allowed_headers:
+        headers.append(("Access-Control-Allow-Headers", allowed_headers))
+
+    headers.extend(compiled.preflight_tail)
+    vary = PREFLIGHT_VARY
+    if compiled.allow_private_network:
+        vary = PRIVATE_NETWORK_VARY
+        if request.request_private_network == "true":
+            headers.append(("Access-Control-Allow-Private-Network", "true"))
+
+    if trace is not None:
+        _trace_private_network(compiled, request.request_private_network, trace)
+
+    return Decision(PREFLIGHT, True, tuple(headers), vary)
+
+
+def _refuse_preflight(compiled: CompiledPolicy, reason: str) -> Decision:
+    vary = PRIVATE_NETWORK_VARY if compiled.allow_private_network else PREFLIGHT_VARY
+    return Decision(PREFLIGHT, False, (), vary, reason)
+
+
+def _trace_scope(is_public: bool, path: str, trace: list[Step]) -> None:
+    if is_public:
+        detail = (
+            f"{path!r} is a public path: any origin may read it without credentials"
+        )
+    else:
+        detail = f"{path!r} is not a public path: the main policy applies"
+    trace.append(Step("path", True, detail))
+
+
+def _trace_origin(
+    compiled: CompiledPolicy, origin: str, allowed: bool, trace: list[Step]
+) -> None:
+    if compiled.any_origin:
+        detail = "the policy allows any origin ('*')"
+    elif allowed:
+        detail = f"{origin!r} is in the allowed origins"
+    else:
+        detail = (
+            f"{origin!r} is not an allowed origin: origins must match a listed one "
+            "exactly (scheme, lowercase host, port) or a '*.' subdomain pattern"
+        )
+    trace.append(Step("origin", allowed, detail))
+
+
+def _trace_method(method: str, reason: str | None, trace: list[Step]) -> None:
+    details = {
+        None: f"method {method!r} is allowed",
+        "method-invalid": f"{method!r} is not a valid method name",
+        "method-forbidden": f"{method!r} is a forbidden method",
+        "method-not-allowed": (
+            f"method {method!r} is not in the allowed methods (compared "
+            "case-sensitively; GET, HEAD and POST need no listing)"
+        ),
+    }
+    trace.append(Step("method", reason is None, details[reason]))
+
+
+def _trace_headers(
+    value: str | None, names: list[str], reason: str | None, trace: list[Step]
+) -> None:
+    if reason == "headers-invalid":
+        detail = f"Access-Control-Request-Headers {value!r} is not a list of names"
+        trace.append(Step("headers", False, detail))
+        return
+
+    if not names:
+        trace.append(Step("headers", True, "no request headers to check"))
+        return
+
+    detail = f"requested headers {', '.join(names)}"
+    if reason == "header-not-allowed":
+        detail += " include one that is not in the allowed headers"
+    else:
+        detail += " are allowed"
+    trace.append(Step("headers", reason is None, detail))
+
+
+def _trace_private_network(
+    compiled: CompiledPolicy, value: str | None, trace: list[Step]
+) -> None:
+    if value != "true":
+        return
+
+    granted = compiled.allow_private_network
+    detail = (
+        "private network access granted"
+        if granted
+        else "private network access requested but not enabled"
+    )
+    trace.append(Step("private-network", granted, detail))

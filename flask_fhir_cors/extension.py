@@ -1,0 +1,50 @@
+"""The Flask extension that reads a CORS policy from ``app.config``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .middleware import CORSMiddleware
+from .policy import CONFIG_PREFIX, CORSPolicy
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+EXTENSION_KEY = "fhir_cors"
+
+
+class FhirCORS:
+    """Apply the CORS policy in ``app.config`` to every response of a Flask app.
+
+    ``FhirCORS(app)`` registers at once; ``FhirCORS()`` followed by
+    ``init_app(app)`` suits application factories. The extension keeps no
+    reference to the app, so one instance may serve several apps.
+    """
+
+    def __init__(self, app: Flask | None = None) -> None:
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> CORSPolicy:
+        """Build the policy from ``FHIR_CORS_*`` config keys and wrap the app.
+
+        The config is read once, here: later changes to ``app.config`` have
+        no effect. The policy is stored in ``app.extensions["fhir_cors"]`` and
+        ``app.wsgi_app`` is wrapped in :class:`CORSMiddleware`, so the policy
+        sees every response, errors included, and answers preflights before
+        any Flask code runs.
+
+        Raises :class:`~flask_fhir_cors.PolicyError` for invalid settings and
+        :class:`RuntimeError` when the app is already registered.
+        """
+        if EXTENSION_KEY in app.extensions:
+            raise RuntimeError(
+                f"FhirCORS is already registered on the app {app.name!r}; call "
+                "FhirCORS(app) or init_app(app) once per app, and build a new "
+                "app to change the policy"
+            )
+
+        policy = CORSPolicy.from_config(app.config, CONFIG_PREFIX)
+        app.wsgi_app = CORSMiddleware(app.wsgi_app, policy)  # type: ignore[method-assign]
+        app.extensions[EXTENSION_KEY] = policy
+        return policy

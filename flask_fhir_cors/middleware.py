@@ -1,0 +1,163 @@
+"""A WSGI middleware that applies a :class:`CORSPolicy` to every request."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from ._compiled import Header
+from .decision import PREFLIGHT, CORSRequest, Decision, decide_compiled
+from .policy import CORSPolicy
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+logger = logging.getLogger("flask_fhir_cors")
+
+# Response header that carries the code of the failed check in debug mode.
+DEBUG_REASON_HEADER = "X-CORS-Refusal-Reason"
+
+# Request values written to debug log records are cut to this many characters.
+MAX_LOGGED_VALUE_LENGTH = 200
+
+
+class CORSMiddleware:
+    """Answer CORS preflights and add CORS headers to the app's responses.
+
+    A preflight (``OPTIONS`` with ``Origin`` and
+    ``Access-Control-Request-Method``) is answered here and never reaches
+    ``app``: 204 with the CORS headers when the policy allows it, 403 without
+    them when it does not. Every other request runs ``app`` exactly once;
+    its response gets the CORS headers the policy grants, in place of any
+    ``Access-Control-*`` headers the app set, and ``Vary: Origin`` is
+    appended whenever the answer depends on the request's origin.
+
+    The app's iterable is returned as it is, so the body streams and
+    ``close()`` and ``wsgi.file_wrapper`` keep working.
+    """
+
+    def __init__(self, app: WSGIApplication, policy: CORSPolicy) -> None:
+        if not isinstance(policy, CORSPolicy):
+            raise TypeError(
+                f"CORSMiddleware needs a CORSPolicy, got {type(policy).__name__}; "
+                "build one with CORSPolicy(origins=[...])"
+            )
+
+        self.app = app
+        self.policy = policy
+        self._compiled = policy._compiled  # type: ignore[attr-defined]
+
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        request = CORSRequest(
+            environ.get("REQUEST_METHOD", ""),
+            environ.get("PATH_INFO", ""),
+            environ.get("HTTP_ORIGIN"),
+            environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"),
+            environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS"),
+            environ.get("HTTP_ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK"),
+        )
+        decision = decide_compiled(self._compiled, request)
+
+        if decision.kind == PREFLIGHT:
+            return self._answer_preflight(request, decision, start_response)
+
+        if not decision.allowed:
+            _log_refusal("Origin not allowed", request, decision)
+
+        def start_cors_response(
+            status: str, headers: list[Header], exc_info: Any = None
+        ) -> Any:
+            cors_headers = rewrite_headers(headers, decision.headers, decision.vary)
+            return start_response(status, cors_headers, exc_info)
+
+        return self.app(environ, start_cors_response)
+
+    def _answer_preflight(
+        self, request: CORSRequest, decision: Decision, start_response: StartResponse
+    ) -> list[bytes]:
+        headers = [*decision.headers, ("Vary", decision.vary)]
+        if decision.allowed:
+            start_response("204 No Content", headers)
+            return []
+
+        _log_refusal("CORS preflight refused", request, decision)
+        body = b""
+        if self._compiled.debug:
+            body = f"CORS preflight refused: {decision.reason}\n".encode("ascii")
+            headers.append((DEBUG_REASON_HEADER, decision.reason or ""))
+
+        headers.append(("Content-Type", "text/plain; charset=utf-8"))
+        headers.append(("Content-Length", str(len(body))))
+        start_response("403 Forbidden", headers)
+        return [body]
+
+
+def rewrite_headers(
+    app_headers: list[Header], cors_headers: tuple[Header, ...], vary: str
+) -> list[Header]:
+    """Return the app's headers with its CORS headers replaced and Vary merged.
+
+    Every ``Access-Control-*`` header the app set is dropped, so the policy
+    alone decides them and none appears twice. The app's ``Vary`` values are
+    kept and ``vary`` is appended, in one ``Vary`` header.
+    """
+    result: list[Header] = []
+    app_vary: list[str] = []
+    for name, value in app_headers:
+        lowered = name.lower()
+        if lowered.startswith("access-control-"):
+            continue
+        if lowered == "vary":
+            app_vary.append(value)
+            continue
+        result.append((name, value))
+
+    result.extend(cors_headers)
+    merged = merge_vary(app_vary, vary)
+    if merged:
+        result.append(("Vary", merged))
+    return result
+
+
+def merge_vary(app_values: list[str], extra: str) -> str:
+    """Append the comma-separated tokens of ``extra`` to the app's Vary values."""
+    if not app_values:
+        return extra
+
+    present = {
+        token.strip().lower() for value in app_values for token in value.split(",")
+    }
+    present.discard("")
+    if "*" in present:
+        return "*"
+
+    missing = [
+        token for token in extra.split(", ") if token and token.lower() not in present
+    ]
+    kept = [value.strip() for value in app_values if value.strip()]
+    return ", ".join([*kept, *missing])
+
+
+def _log_refusal(message: str, request: CORSRequest, decision: Decision) -> None:
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
+
+    logger.debug(
+        "%s (%s): origin=%r method=%r request_method=%r request_headers=%r path=%r",
+        message,
+        decision.reason,
+        _shorten(request.origin),
+        _shorten(request.method),
+        _shorten(request.request_method),
+        _shorten(request.request_headers),
+        _shorten(request.path),
+    )
+
+
+def _shorten(value: str | None) -> str | None:
+    if value is None or len(value) <= MAX_LOGGED_VALUE_LENGTH:
+        return value
+    return value[:MAX_LOGGED_VALUE_LENGTH] + "..."
