@@ -119,9 +119,7 @@ class PatientStore:
 
             if if_match and not _if_match_allows(if_match, current_version):
                 raise VersionConflict(
-                    f"If-Match {if_match.to_header()} does not match the current "
-                    f"version of Patient/{patient_id} "
-                    f"({format_etag(current_version) if current_version else 'none'})."
+                    _version_conflict_message(if_match, patient_id, current_version)
                 )
 
             version = int(current_version) + 1 if current_version else 1
@@ -160,11 +158,26 @@ def _name_text(patient: Resource) -> str:
 
 def _if_match_allows(if_match: ETags, version: str | None) -> bool:
     # FHIR servers send weak ETags (W/"3") and clients send them back in If-Match,
-    # so this uses weak comparison although RFC 9110 asks for strong comparison.
+    # so this uses weak comparison although RFC 9110 requires strong comparison.
     # contains_weak() also accepts "*", which matches any existing version.
     if version is None:
         return False
     return if_match.contains_weak(version)
+
+
+def _version_conflict_message(
+    if_match: ETags, patient_id: str, current_version: str | None
+) -> str:
+    sent = if_match.to_header()
+    if current_version is None:
+        return (
+            f"If-Match {sent} does not match because Patient/{patient_id} "
+            "does not exist."
+        )
+    return (
+        f"If-Match {sent} does not match the current ETag "
+        f"{format_etag(current_version)} of Patient/{patient_id}."
+    )
 
 
 def format_etag(version: str) -> str:
@@ -330,9 +343,9 @@ def require_bearer_token() -> None:
 def search_patients() -> Response:
     """Search Patients by ``_id`` and ``name`` and return a searchset Bundle."""
     matches = patient_store().search(request.args.get("name"))
-    wanted_id = request.args.get("_id")
-    if wanted_id:
-        matches = [patient for patient in matches if patient["id"] == wanted_id]
+    requested_id = request.args.get("_id")
+    if requested_id:
+        matches = [patient for patient in matches if patient["id"] == requested_id]
 
     bundle = {
         "resourceType": "Bundle",
@@ -465,8 +478,8 @@ def smart_configuration() -> Response:
     """Return SMART App Launch discovery metadata with endpoints on this host.
 
     The endpoints are advertised but not implemented by this demo. The body is
-    ``application/json`` because the SMART App Launch specification requires that
-    media type for this document.
+    ``application/json`` because the discovery document is plain JSON, not a FHIR
+    resource.
     """
     base = request.url_root.rstrip("/")
     configuration = {

@@ -22,6 +22,14 @@ if ! command -v gunicorn >/dev/null 2>&1; then
     exit 1
 fi
 
+# gunicorn 25.1 and later open an admin control socket at one default path, which
+# both servers would share. The flag that turns it off arrived in the same release,
+# so it is passed only when `gunicorn --help` lists it.
+control_socket_flag=""
+if gunicorn --help 2>/dev/null | grep -q -- "--no-control-socket"; then
+    control_socket_flag="--no-control-socket"
+fi
+
 api_pid=""
 client_pid=""
 
@@ -44,14 +52,16 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # One worker process, because the API keeps its Patients in that process's memory.
-# Threads let it serve the preflight and the actual request concurrently.
+# Threads let that one process serve several browser connections at once.
 gunicorn --bind "127.0.0.1:${API_PORT}" --workers 1 --worker-class gthread \
-    --threads 4 --graceful-timeout 5 --access-logfile - \
+    --threads 4 --graceful-timeout 5 --access-logfile - $control_socket_flag \
     examples.fhir_server:app &
 api_pid=$!
 
-gunicorn --bind "127.0.0.1:${CLIENT_PORT}" --workers 1 --graceful-timeout 5 \
-    --access-logfile - \
+# gthread rather than the sync worker, because a sync worker stays blocked on an
+# idle connection that the browser opened in advance until the timeout expires.
+gunicorn --bind "127.0.0.1:${CLIENT_PORT}" --workers 1 --worker-class gthread \
+    --threads 4 --graceful-timeout 5 --access-logfile - $control_socket_flag \
     examples.client_server:app &
 client_pid=$!
 

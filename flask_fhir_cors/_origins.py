@@ -304,6 +304,11 @@ def _normalize_ipv4(host: str) -> str:
 
 def _normalize_ipv6(host: str) -> str:
     inner = host[1:-1]
+    if "%" in inner:
+        raise InvalidOrigin(
+            "origin-host-invalid", "browsers never send an IPv6 zone in an origin"
+        )
+
     try:
         address = ipaddress.IPv6Address(inner)
     except ValueError:

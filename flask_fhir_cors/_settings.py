@@ -44,7 +44,7 @@ DEFAULT_PUBLIC_PATHS = ("/metadata", "/.well-known/smart-configuration")
 # longer Max-Age has no effect in any browser.
 MAX_AGE_LIMIT_SECONDS = 86400
 
-LIST_SEPARATOR = re.compile(r"[\r\n,]")
+LIST_SEPARATOR = re.compile(r"\r\n|[\r\n,]")
 
 
 class ProblemCollector:

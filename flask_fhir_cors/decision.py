@@ -26,6 +26,12 @@ MAX_REQUEST_HEADERS_LENGTH = 8192
 PREFLIGHT_VARY = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
 PRIVATE_NETWORK_VARY = PREFLIGHT_VARY + ", Access-Control-Request-Private-Network"
 
+PREFLIGHT_ALLOWED_STATUS = "204 No Content"
+PREFLIGHT_REFUSED_STATUS = "403 Forbidden"
+
+# Response header that carries the code of the failed check in debug mode.
+DEBUG_REASON_HEADER = "X-CORS-Refusal-Reason"
+
 
 class CORSRequest(NamedTuple):
     """The request values that CORS depends on, as the WSGI environ has them.
@@ -68,7 +74,36 @@ class Decision(NamedTuple):
         """The status line the middleware sends itself, or None to run the app."""
         if self.kind != PREFLIGHT:
             return None
-        return "204 No Content" if self.allowed else "403 Forbidden"
+        return PREFLIGHT_ALLOWED_STATUS if self.allowed else PREFLIGHT_REFUSED_STATUS
+
+
+class PreflightResponse(NamedTuple):
+    """The complete response the middleware sends for a preflight."""
+
+    status: str
+    headers: list[Header]
+    body: bytes
+
+
+def preflight_response(decision: Decision, debug: bool) -> PreflightResponse:
+    """Build the response to a preflight from its ``decision``.
+
+    A refused preflight gets a plain text body, empty unless ``debug`` is
+    true. In debug mode the body and the ``X-CORS-Refusal-Reason`` header
+    carry the code of the failed check.
+    """
+    headers = [*decision.headers, ("Vary", decision.vary)]
+    if decision.allowed:
+        return PreflightResponse(PREFLIGHT_ALLOWED_STATUS, headers, b"")
+
+    body = b""
+    if debug:
+        body = f"CORS preflight refused: {decision.reason}\n".encode("ascii")
+        headers.append((DEBUG_REASON_HEADER, decision.reason or ""))
+
+    headers.append(("Content-Type", "text/plain; charset=utf-8"))
+    headers.append(("Content-Length", str(len(body))))
+    return PreflightResponse(PREFLIGHT_REFUSED_STATUS, headers, body)
 
 
 def decide(

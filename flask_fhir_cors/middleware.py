@@ -7,16 +7,20 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ._compiled import Header
-from .decision import PREFLIGHT, CORSRequest, Decision, decide_compiled
+from .decision import DEBUG_REASON_HEADER as DEBUG_REASON_HEADER
+from .decision import (
+    PREFLIGHT,
+    CORSRequest,
+    Decision,
+    decide_compiled,
+    preflight_response,
+)
 from .policy import CORSPolicy
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 logger = logging.getLogger("flask_fhir_cors")
-
-# Response header that carries the code of the failed check in debug mode.
-DEBUG_REASON_HEADER = "X-CORS-Refusal-Reason"
 
 # Request values written to debug log records are cut to this many characters.
 MAX_LOGGED_VALUE_LENGTH = 200
@@ -78,21 +82,14 @@ class CORSMiddleware:
     def _answer_preflight(
         self, request: CORSRequest, decision: Decision, start_response: StartResponse
     ) -> list[bytes]:
-        headers = [*decision.headers, ("Vary", decision.vary)]
+        if not decision.allowed:
+            _log_refusal("CORS preflight refused", request, decision)
+
+        response = preflight_response(decision, self._compiled.debug)
+        start_response(response.status, response.headers)
         if decision.allowed:
-            start_response("204 No Content", headers)
             return []
-
-        _log_refusal("CORS preflight refused", request, decision)
-        body = b""
-        if self._compiled.debug:
-            body = f"CORS preflight refused: {decision.reason}\n".encode("ascii")
-            headers.append((DEBUG_REASON_HEADER, decision.reason or ""))
-
-        headers.append(("Content-Type", "text/plain; charset=utf-8"))
-        headers.append(("Content-Length", str(len(body))))
-        start_response("403 Forbidden", headers)
-        return [body]
+        return [response.body]
 
 
 def rewrite_headers(

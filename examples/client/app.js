@@ -72,7 +72,8 @@ async function runStep(result, name, options) {
     response = await fetch(options.url, init);
   } catch (error) {
     // fetch rejects with TypeError when the browser blocks the request or response
-    // (a CORS rejection) or the network fails. The reason is only in the console.
+    // (a CORS rejection) or the network fails. Browsers report the reason only in
+    // the developer console.
     step.error =
       error instanceof TypeError
         ? `fetch failed (${error.message}): CORS rejected the request or the API is ` +
