@@ -27,7 +27,7 @@ PREFLIGHT_VARY = "Origin, Access-Control-Request-Method, Access-Control-Request-
 PRIVATE_NETWORK_VARY = PREFLIGHT_VARY + ", Access-Control-Request-Private-Network"
 
 PREFLIGHT_ALLOWED_STATUS = "204 No Content"
-PREFLIGHT_REFUSED_STATUS = "403 Forbidden"
+PREFLIGHT_REJECTED_STATUS = "403 Forbidden"
 
 # Response header that carries the code of the failed check in debug mode.
 DEBUG_REASON_HEADER = "X-CORS-Refusal-Reason"
@@ -74,7 +74,7 @@ class Decision(NamedTuple):
         """The status line the middleware sends itself, or None to run the app."""
         if self.kind != PREFLIGHT:
             return None
-        return PREFLIGHT_ALLOWED_STATUS if self.allowed else PREFLIGHT_REFUSED_STATUS
+        return PREFLIGHT_ALLOWED_STATUS if self.allowed else PREFLIGHT_REJECTED_STATUS
 
 
 class PreflightResponse(NamedTuple):
@@ -103,7 +103,7 @@ def preflight_response(decision: Decision, debug: bool) -> PreflightResponse:
 
     headers.append(("Content-Type", "text/plain; charset=utf-8"))
     headers.append(("Content-Length", str(len(body))))
-    return PreflightResponse(PREFLIGHT_REFUSED_STATUS, headers, body)
+    return PreflightResponse(PREFLIGHT_REJECTED_STATUS, headers, body)
 
 
 def decide(

@@ -32,7 +32,8 @@ class FhirCORS:
         no effect. The policy is stored in ``app.extensions["fhir_cors"]`` and
         ``app.wsgi_app`` is wrapped in :class:`CORSMiddleware`, so the policy
         sees every response, errors included, and answers preflights before
-        any Flask code runs.
+        any Flask code runs. The ``flask fhir-cors`` commands are added to
+        ``app.cli``.
 
         Raises :class:`~flask_fhir_cors.PolicyError` for invalid settings and
         :class:`RuntimeError` when the app is already registered.
@@ -47,4 +48,9 @@ class FhirCORS:
         policy = CORSPolicy.from_config(app.config, CONFIG_PREFIX)
         app.wsgi_app = CORSMiddleware(app.wsgi_app, policy)  # type: ignore[method-assign]
         app.extensions[EXTENSION_KEY] = policy
+
+        # Imported here because the commands module imports this one.
+        from .cli import flask_cli
+
+        app.cli.add_command(flask_cli)
         return policy
