@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._origins import ConfiguredOrigin, OriginMatcher
 from ._settings import WILDCARD
@@ -17,7 +17,12 @@ class CompiledPolicy:
     """Look-up sets and joined header values derived once from a policy.
 
     ``public`` is the compiled any-origin policy for the public paths, or
-    None when the policy has no public paths.
+    None when the policy has no public paths. On that public policy,
+    ``credentialed_origins`` matches the origins that the main policy grants
+    credentials to, or is None when it grants none.
+    ``actual_decisions`` caches the decision for each listed origin that has
+    made an actual request; it never holds more entries than there are
+    listed origins.
     """
 
     __slots__ = (
@@ -39,6 +44,8 @@ class CompiledPolicy:
         "public_exact",
         "public_prefixes",
         "public",
+        "credentialed_origins",
+        "actual_decisions",
     )
 
     def __init__(
@@ -67,7 +74,9 @@ class CompiledPolicy:
         self.preflight_tail = _preflight_tail(policy)
 
         self.public_exact, self.public_prefixes = _compile_paths(policy.public_paths)
-        self.public = _compile_public(policy)
+        self.credentialed_origins: OriginMatcher | None = None
+        self.actual_decisions: dict[str, Any] = {}
+        self.public = _compile_public(policy, self.matcher)
 
     def scope_for(self, path: str) -> CompiledPolicy | None:
         """Return the public policy when ``path`` is a public path, else None.
@@ -129,7 +138,9 @@ def _has_plain_segments(path: str) -> bool:
     )
 
 
-def _compile_public(policy: CORSPolicy) -> CompiledPolicy | None:
+def _compile_public(
+    policy: CORSPolicy, matcher: OriginMatcher
+) -> CompiledPolicy | None:
     if not policy.public_paths:
         return None
 
@@ -145,4 +156,10 @@ def _compile_public(policy: CORSPolicy) -> CompiledPolicy | None:
         public_paths=(),
     )
     compiled: CompiledPolicy = public._compiled  # type: ignore[attr-defined]
+
+    # An origin that the main policy trusts with credentials keeps them on
+    # public paths, because a page that always sends credentials would
+    # otherwise be refused the '*' answer there.
+    if policy.allow_credentials:
+        compiled.credentialed_origins = matcher
     return compiled

@@ -339,6 +339,10 @@ class OriginMatcher:
         self._exact = frozenset(o.serialized for o in origins if not o.is_pattern)
         self._patterns = frozenset(o.serialized for o in origins if o.is_pattern)
 
+    def is_listed(self, origin: str) -> bool:
+        """Tell whether ``origin`` is one of the exact origins, not a pattern match."""
+        return origin in self._exact
+
     def matches(self, origin: str) -> bool:
         """Tell whether the request's ``Origin`` value is allowed."""
         if origin in self._exact:

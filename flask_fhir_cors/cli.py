@@ -53,10 +53,11 @@ EXIT_INVALID_SETTINGS = 2
 
 CHECK_HELP_FOR_BROKEN_APPS = (
     "An app whose settings are invalid cannot load, because init_app raises "
-    "PolicyError, so `flask --app APP fhir-cors check` then stops with that "
-    "error and its list of problems. `python -m flask_fhir_cors check --app "
-    "MODULE:APP` imports the app itself, catches the PolicyError and prints "
-    "the problems like this command does."
+    "PolicyError. The installed package registers this command group as a "
+    "Flask plugin, so `flask --app APP fhir-cors check` still runs, catches "
+    "the PolicyError and prints the problems. Where the package is not "
+    "installed (no entry points), `python -m flask_fhir_cors check --app "
+    "MODULE:APP` does the same."
 )
 
 

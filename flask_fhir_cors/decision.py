@@ -33,6 +33,9 @@ PREFLIGHT_REJECTED_STATUS = "403 Forbidden"
 DEBUG_REASON_HEADER = "X-CORS-Refusal-Reason"
 
 
+CREDENTIALS_HEADER = ("Access-Control-Allow-Credentials", "true")
+
+
 class CORSRequest(NamedTuple):
     """The request values that CORS depends on, as the WSGI environ has them.
 
@@ -75,6 +78,12 @@ class Decision(NamedTuple):
         if self.kind != PREFLIGHT:
             return None
         return PREFLIGHT_ALLOWED_STATUS if self.allowed else PREFLIGHT_REJECTED_STATUS
+
+
+NOT_CORS_DECISION = Decision(NOT_CORS, True, (), "Origin")
+ORIGIN_NOT_ALLOWED_DECISION = Decision(
+    ACTUAL, False, (), "Origin", "origin-not-allowed"
+)
 
 
 class PreflightResponse(NamedTuple):
@@ -126,13 +135,12 @@ def decide_compiled(
     if origin is None:
         return _decide_not_cors(compiled, trace)
 
-    is_preflight = request.method == "OPTIONS" and request.request_method is not None
+    if request.method != "OPTIONS" or request.request_method is None:
+        return _decide_actual(compiled, origin, trace)
+
     origin_allowed = compiled.any_origin or compiled.matcher.matches(origin)
     if trace is not None:
         _trace_origin(compiled, origin, origin_allowed, trace)
-
-    if not is_preflight:
-        return _decide_actual(compiled, origin, origin_allowed)
 
     if not origin_allowed:
         return _refuse_preflight(compiled, "origin-not-allowed")
@@ -148,18 +156,48 @@ def _decide_not_cors(compiled: CompiledPolicy, trace: list[Step] | None) -> Deci
     # on every response, CORS or not, and no Vary, so that a shared cache can
     # store one copy for everyone. Any other answer depends on Origin.
     if compiled.any_origin:
-        return Decision(NOT_CORS, True, compiled.wildcard_actual_headers, "")
-    return Decision(NOT_CORS, True, (), "Origin")
+        vary = "" if compiled.credentialed_origins is None else "Origin"
+        return Decision(NOT_CORS, True, compiled.wildcard_actual_headers, vary)
+    return NOT_CORS_DECISION
 
 
-def _decide_actual(compiled: CompiledPolicy, origin: str, allowed: bool) -> Decision:
+def _decide_actual(
+    compiled: CompiledPolicy, origin: str, trace: list[Step] | None
+) -> Decision:
+    if trace is None:
+        cached = compiled.actual_decisions.get(origin)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+
+    allowed = compiled.any_origin or compiled.matcher.matches(origin)
+    if trace is not None:
+        _trace_origin(compiled, origin, allowed, trace)
+
     if compiled.any_origin:
-        return Decision(ACTUAL, True, compiled.wildcard_actual_headers, "")
+        return _answer_any_origin(compiled, origin)
 
     if not allowed:
-        return Decision(ACTUAL, False, (), "Origin", "origin-not-allowed")
+        return ORIGIN_NOT_ALLOWED_DECISION
 
     headers = (("Access-Control-Allow-Origin", origin), *compiled.actual_tail)
+    decision = Decision(ACTUAL, True, headers, "Origin")
+    if compiled.matcher.is_listed(origin):
+        compiled.actual_decisions[origin] = decision
+    return decision
+
+
+def _answer_any_origin(compiled: CompiledPolicy, origin: str) -> Decision:
+    if compiled.credentialed_origins is None:
+        return Decision(ACTUAL, True, compiled.wildcard_actual_headers, "")
+
+    if not compiled.credentialed_origins.matches(origin):
+        return Decision(ACTUAL, True, compiled.wildcard_actual_headers, "Origin")
+
+    headers = (
+        ("Access-Control-Allow-Origin", origin),
+        CREDENTIALS_HEADER,
+        *compiled.actual_tail,
+    )
     return Decision(ACTUAL, True, headers, "Origin")
 
 
@@ -248,8 +286,15 @@ def _allow_preflight(
     names: list[str],
     trace: list[Step] | None,
 ) -> Decision:
-    allow_origin = "*" if compiled.any_origin else request.origin or ""
+    origin = request.origin or ""
+    credentialed = (
+        compiled.credentialed_origins is not None
+        and compiled.credentialed_origins.matches(origin)
+    )
+    allow_origin = "*" if compiled.any_origin and not credentialed else origin
     headers: list[Header] = [("Access-Control-Allow-Origin", allow_origin)]
+    if credentialed:
+        headers.append(CREDENTIALS_HEADER)
 
     # A wildcard names what was requested, because Fetch never lets '*' cover
     # Authorization, and reads '*' literally on credentialed requests.

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("flask_fhir_cors")
 
+_SPECIAL_INITIALS = frozenset("aAvV")
+
 # Request values written to debug log records are cut to this many characters.
 MAX_LOGGED_VALUE_LENGTH = 200
 
@@ -55,14 +57,21 @@ class CORSMiddleware:
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
-        request = CORSRequest(
-            environ.get("REQUEST_METHOD", ""),
-            environ.get("PATH_INFO", ""),
-            environ.get("HTTP_ORIGIN"),
-            environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"),
-            environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS"),
-            environ.get("HTTP_ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK"),
-        )
+        method = environ.get("REQUEST_METHOD", "")
+        if method == "OPTIONS":
+            request = CORSRequest(
+                method,
+                environ.get("PATH_INFO", ""),
+                environ.get("HTTP_ORIGIN"),
+                environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"),
+                environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS"),
+                environ.get("HTTP_ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK"),
+            )
+        else:
+            # Only a preflight reads the Access-Control-Request-* headers.
+            request = CORSRequest(
+                method, environ.get("PATH_INFO", ""), environ.get("HTTP_ORIGIN")
+            )
         decision = decide_compiled(self._compiled, request)
 
         if decision.kind == PREFLIGHT:
@@ -103,14 +112,17 @@ def rewrite_headers(
     """
     result: list[Header] = []
     app_vary: list[str] = []
-    for name, value in app_headers:
-        lowered = name.lower()
-        if lowered.startswith("access-control-"):
-            continue
-        if lowered == "vary":
-            app_vary.append(value)
-            continue
-        result.append((name, value))
+    for header in app_headers:
+        # Only names starting with A or V need a closer look; this keeps the
+        # loop cheap for the usual Content-Type and Content-Length.
+        if header[0][:1] in _SPECIAL_INITIALS:
+            lowered = header[0].lower()
+            if lowered.startswith("access-control-"):
+                continue
+            if lowered == "vary":
+                app_vary.append(header[1])
+                continue
+        result.append(header)
 
     result.extend(cors_headers)
     merged = merge_vary(app_vary, vary)

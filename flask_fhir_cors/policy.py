@@ -109,9 +109,11 @@ class CORSPolicy:
             for key, value in config.items()
             if key in keys and value is not None
         }
-        unknown = sorted(
-            key for key in config if key.startswith(prefix) and key not in keys
-        )
+        unknown = {
+            key: config[key]
+            for key in sorted(config)
+            if key.startswith(prefix) and key not in keys
+        }
 
         policy = cls.__new__(cls)
         policy._build(settings, names, unknown)
@@ -121,11 +123,11 @@ class CORSPolicy:
         self,
         settings: Mapping[str, Any],
         names: dict[str, str],
-        unknown_keys: list[str] | None = None,
+        unknown_keys: Mapping[str, Any] | None = None,
     ) -> None:
         collector = ProblemCollector(names)
-        for key in unknown_keys or ():
-            _report_unknown_key(key, sorted(names.values()), collector)
+        for key, value in (unknown_keys or {}).items():
+            _report_unknown_key(key, value, sorted(names.values()), collector)
 
         values = {**DEFAULTS, **{k: v for k, v in settings.items() if v is not None}}
         normalized, parsed_origins = _normalize(values, collector)
@@ -152,13 +154,13 @@ class CORSPolicy:
 
 
 def _report_unknown_key(
-    key: str, known: list[str], collector: ProblemCollector
+    key: str, value: Any, known: list[str], collector: ProblemCollector
 ) -> None:
     close = difflib.get_close_matches(key, known, n=1)
     hint = f"did you mean {close[0]}? " if close else ""
     collector.add(
         key,
-        key,
+        value,
         "unknown-setting",
         f"no such setting; {hint}the known keys are {', '.join(known)}",
     )

@@ -45,12 +45,14 @@ def gunicorn(
     target: str,
     env: Mapping[str, str] | None = None,
     extra_args: tuple[str, ...] = (),
+    port: int | None = None,
 ) -> Iterator[int]:
-    """Run ``gunicorn target`` on a free port of 127.0.0.1 and yield the port.
+    """Run ``gunicorn target`` on 127.0.0.1 and yield its port.
 
-    The server is stopped by its PID when the block ends.
+    ``port`` defaults to a free one. The server is stopped by its PID when the
+    block ends.
     """
-    port = free_port()
+    port = port or free_port()
     command = [
         sys.executable,
         "-m",

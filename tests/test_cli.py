@@ -330,7 +330,7 @@ def test_python_m_runs_check() -> None:
     assert "[origin-trailing-slash]" in completed.stdout
 
 
-def test_flask_command_broken_app_error(module_dir: Path) -> None:
+def test_flask_check_broken_app(module_dir: Path) -> None:
     (module_dir / "cli_test_bad_flask.py").write_text(BAD_APP_SOURCE)
     env = {**os.environ, "PYTHONPATH": str(module_dir)}
 
@@ -343,10 +343,12 @@ def test_flask_command_broken_app_error(module_dir: Path) -> None:
         timeout=60,
     )
 
-    assert completed.returncode != 0
-    assert "PolicyError: Invalid CORS settings (3 problems):" in completed.stderr
+    # The package registers the command group as a Flask plugin, so the
+    # command runs even though the app itself fails to load.
+    assert completed.returncode == 1
+    assert "Invalid CORS settings (3 problems):" in completed.stdout
     for code in BAD_APP_CODES:
-        assert f"[{code}]" in completed.stderr
+        assert f"[{code}]" in completed.stdout
 
 
 # explain

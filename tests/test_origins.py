@@ -224,14 +224,57 @@ def test_public_path_preflight_get_only() -> None:
     assert refused.status_code == 403
 
 
-def test_public_path_without_origin_static() -> None:
-    policy = CORSPolicy(**MAIN)
+@pytest.mark.parametrize(
+    ("credentials", "vary"),
+    [pytest.param(False, [], id="static"), pytest.param(True, ["Origin"], id="vary")],
+)
+def test_public_path_without_origin(credentials: bool, vary: list[str]) -> None:
+    policy = CORSPolicy(**{**MAIN, "allow_credentials": credentials})
     environ = make_environ("GET", "/metadata")
 
     result = call_wsgi(CORSMiddleware(RecordingApp(), policy), environ)
 
     assert result.values("Access-Control-Allow-Origin") == ["*"]
-    assert result.values("Vary") == []
+    assert result.values("Vary") == vary
+
+
+def test_public_path_keeps_credentials_for_listed() -> None:
+    policy = CORSPolicy(**MAIN)
+    origin = [("Origin", "https://app.example.com")]
+    middleware = CORSMiddleware(RecordingApp(), policy)
+
+    actual = call_wsgi(middleware, make_environ("GET", "/metadata", origin))
+    preflight = call_wsgi(
+        middleware,
+        make_environ(
+            "OPTIONS",
+            "/metadata",
+            [
+                *origin,
+                ("Access-Control-Request-Method", "GET"),
+                ("Access-Control-Request-Headers", "authorization"),
+            ],
+        ),
+    )
+
+    for result in (actual, preflight):
+        assert result.values("Access-Control-Allow-Origin") == [
+            "https://app.example.com"
+        ]
+        assert result.values("Access-Control-Allow-Credentials") == ["true"]
+        assert "Origin" in result.tokens("Vary")
+    assert preflight.values("Access-Control-Allow-Methods") == ["GET, HEAD"]
+
+
+def test_public_path_other_origin_varies() -> None:
+    policy = CORSPolicy(**MAIN)
+    environ = make_environ("GET", "/metadata", [("Origin", "https://other.example")])
+
+    result = call_wsgi(CORSMiddleware(RecordingApp(), policy), environ)
+
+    assert result.values("Access-Control-Allow-Origin") == ["*"]
+    assert result.values("Access-Control-Allow-Credentials") == []
+    assert result.values("Vary") == ["Origin"]
 
 
 def test_main_policy_still_applies_elsewhere() -> None:
