@@ -17,12 +17,8 @@ from flask.cli import FlaskGroup
 from werkzeug.test import EnvironBuilder
 
 from flask_fhir_cors import CORSMiddleware, CORSPolicy, FhirCORS
-from flask_fhir_cors.cli import (
-    BrowserRequest,
-    browser_allows,
-    flask_cli,
-    main,
-)
+from flask_fhir_cors.cli import flask_cli, main
+from flask_fhir_cors.explain import BrowserRequest, browser_allows
 
 APP_ORIGIN = "https://app.example.com"
 OTHER_ORIGIN = "https://evil.example.net"
