@@ -1,17 +1,12 @@
 """Benchmark flask-fhir-cors against a bare app, a minimal floor and its peers.
 
-The in-process phase calls each contender's WSGI callable directly with
-prebuilt environs. Each timed block sends the same workload to one contender,
-and the blocks of one workload run back to back for every contender, so
-neighbouring blocks share the machine's noise. Figures are medians over
-``--repeats`` blocks, and ratios are medians of the per-repeat ratios of
-neighbouring blocks.
-
-The load phase runs the app under gunicorn on 127.0.0.1 and drives it with wrk.
+The in-process phase (see ``timing.py``) calls each contender's WSGI callable
+directly with prebuilt environs. The load phase (see ``loadtest.py``) runs the
+app under gunicorn on 127.0.0.1 and drives it with wrk.
 
 Usage::
 
-    python benchmarks/bench.py                 # full run, prints PASS/MISS
+    python benchmarks/bench.py                 # full run with PASS/MISS lines
     python benchmarks/bench.py --smoke         # every workload, tiny counts
     python benchmarks/bench.py --json out.json
 """
@@ -19,42 +14,22 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import gc
-import json
-import platform
-import statistics
 import sys
-import time
-import tracemalloc
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from importlib.metadata import version
-from io import BytesIO
-from typing import Any
+from collections.abc import Sequence
 
-from contenders import (
-    BARE,
-    CONTENDERS,
-    FLASK_CORS,
-    FLOOR,
-    PRODUCT,
-    CorsConfig,
-    WSGIApp,
-    create_app,
-    create_fhir_app,
-    wrap_product,
-)
-from loadtest import LoadResult, run_load_phase
-from workloads import Workload, build_base_workloads, build_scale_workloads
+from contenders import BARE, FLASK_CORS, FLOOR, PRODUCT
+from loadtest import run_load_phase
+from report import Target, describe_environment, format_tables, write_json
+from timing import BuildResult, Measurements, measure_policy_build, measure_workloads
+from workloads import SCALE_COMPARISONS, build_base_workloads, build_scale_workloads
 
 DEFAULT_REPEATS = 7
-DEFAULT_ITERATIONS = 2_000
+DEFAULT_ITERATIONS = 5_000
 DEFAULT_GUNICORN_SECONDS = 10
-# A block stops early once it has run this long, so slow contenders (linear
-# scans over 10,000 origins) cannot stretch the run.
-BLOCK_BUDGET_NS = 250_000_000
-MIN_BLOCK_ITERATIONS = 5
-WARMUP_ITERATIONS = 20
+# Caps one block's duration, so that slow contenders (linear scans over
+# 10,000 origins) run fewer requests per block instead of stretching the run.
+DEFAULT_BLOCK_BUDGET_S = 0.3
+SMOKE_ITERATIONS = 10
 BUILD_ORIGIN_COUNT = 10_000
 
 ACTUAL_REQUEST_LIMIT = 1.03
@@ -64,55 +39,127 @@ BUILD_LIMIT_S = 1.0
 
 ACTUAL_WORKLOADS = ("get-allowed", "put-allowed", "get-disallowed", "get-no-origin")
 PREFLIGHT_WORKLOADS = ("preflight-allowed", "preflight-disallowed")
-# Scaled workload, the one-origin workload it is compared with, and whether the
-# scale target applies to it.
-SCALE_ROWS = (
-    ("get-allowed-100-origins", "get-allowed", False),
-    ("get-allowed-10000-origins", "get-allowed", True),
-    ("get-allowed-patterns", "get-allowed", True),
-    ("get-disallowed-100-origins", "get-disallowed", False),
-    ("get-disallowed-10000-origins", "get-disallowed", True),
-    ("get-disallowed-patterns", "get-disallowed", True),
-    ("get-disallowed-rotating", "get-disallowed", True),
-)
 LOAD_CONTENDERS = [BARE, FLASK_CORS, PRODUCT]
 
 
-@dataclass
-class Measurements:
-    """Nanoseconds per request: ``times[workload][contender]`` has one per repeat."""
-
-    times: dict[str, dict[str, list[float]]] = field(default_factory=dict)
-    iterations: dict[str, dict[str, int]] = field(default_factory=dict)
-    statuses: dict[str, dict[str, str]] = field(default_factory=dict)
-
-    def median_us(self, workload: str, contender: str) -> float:
-        return statistics.median(self.times[workload][contender]) / 1000
-
-    def paired_ratio(
-        self, workload: str, contender: str, reference: str, reference_workload: str = ""
-    ) -> float:
-        """Return the median over repeats of contender time / reference time."""
-        ours = self.times[workload][contender]
-        theirs = self.times[reference_workload or workload][reference]
-        return statistics.median(a / b for a, b in zip(ours, theirs))
+# --- targets ------------------------------------------------------------------
 
 
-@dataclass
-class Target:
-    """One performance goal and the figure measured for it."""
+def evaluate_targets(measurements: Measurements, build: BuildResult) -> list[Target]:
+    targets = []
+    for workload in ACTUAL_WORKLOADS:
+        ratio = measurements.ratio(workload, PRODUCT, BARE)
+        targets.append(Target(f"{workload} vs bare", ratio, ACTUAL_REQUEST_LIMIT))
 
-    name: str
-    value: float
-    limit: float
-    unit: str
+    for workload in PREFLIGHT_WORKLOADS:
+        ratio = measurements.ratio(workload, PRODUCT, FLOOR)
+        targets.append(Target(f"{workload} vs floor", ratio, PREFLIGHT_FLOOR_LIMIT))
 
-    @property
-    def passed(self) -> bool:
-        return self.value <= self.limit
+    for workload, one_origin, has_target in SCALE_COMPARISONS:
+        if has_target:
+            ratio = measurements.ratio(workload, PRODUCT, PRODUCT, one_origin)
+            name = f"{workload} vs {one_origin}"
+            targets.append(Target(name, ratio, SCALE_LIMIT))
 
-    def line(self) -> str:
-        verdict = "PASS" if self.passed else "MISS"
-        return f"{verdict}  {self.name}: {self.value:.3f}{self.unit} (limit {self.limit}{self.unit})"
+    name = f"build policy of {build.origin_count:,} origins"
+    targets.append(Target(name, build.median_s, BUILD_LIMIT_S, unit=" s"))
+    return targets
 
 
+# --- command line -------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=(
+            f"run every workload once with {SMOKE_ITERATIONS} requests per block "
+            "and no load phase, without PASS/MISS lines; exits 0 when it works"
+        ),
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=DEFAULT_REPEATS,
+        help="timed blocks per contender and workload (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        default=DEFAULT_ITERATIONS,
+        help="maximum requests per timed block (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--block-seconds",
+        type=float,
+        default=DEFAULT_BLOCK_BUDGET_S,
+        help=(
+            "approximate maximum duration of one timed block in seconds; slower "
+            "contenders run fewer requests (default: %(default)s)"
+        ),
+    )
+    parser.add_argument(
+        "--gunicorn-seconds",
+        type=int,
+        default=DEFAULT_GUNICORN_SECONDS,
+        help=(
+            "wrk duration per contender and workload in seconds; 0 skips the "
+            "load phase (default: %(default)s)"
+        ),
+    )
+    parser.add_argument(
+        "--json", metavar="OUT", help="also write all figures to this JSON file"
+    )
+    args = parser.parse_args(argv)
+
+    if args.repeats < 1 or args.iterations < 1:
+        parser.error("--repeats and --iterations must be at least 1")
+    if args.gunicorn_seconds < 0:
+        parser.error("--gunicorn-seconds must be 0 or more")
+
+    if args.smoke:
+        args.repeats = 1
+        args.iterations = SMOKE_ITERATIONS
+        args.gunicorn_seconds = 0
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    environment = describe_environment()
+    workloads = build_base_workloads() + build_scale_workloads()
+
+    measurements = measure_workloads(
+        workloads, args.repeats, args.iterations, args.block_seconds
+    )
+    build = measure_policy_build(args.repeats, BUILD_ORIGIN_COUNT)
+    load = []
+    if args.gunicorn_seconds > 0:
+        load = run_load_phase(LOAD_CONTENDERS, args.gunicorn_seconds)
+
+    targets = evaluate_targets(measurements, build)
+    print(_format_environment(environment, args))
+    print()
+    print(format_tables(workloads, measurements, build, load))
+    if not args.smoke:
+        print()
+        print("\n".join(target.line() for target in targets))
+
+    if args.json:
+        write_json(args.json, args, environment, measurements, build, targets, load)
+    return 0
+
+
+def _format_environment(environment: dict[str, str], args: argparse.Namespace) -> str:
+    lines = [f"{key}: {value}" for key, value in environment.items()]
+    lines.append(
+        f"repeats: {args.repeats}, max iterations per block: {args.iterations}, "
+        f"block budget: {args.block_seconds} s, wrk seconds: {args.gunicorn_seconds}"
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

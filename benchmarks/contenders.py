@@ -97,14 +97,16 @@ def create_app(contender: str, config: CorsConfig = ONE_ORIGIN) -> Flask:
         PRODUCT: wrap_product,
     }
     if contender not in wrappers:
-        raise ValueError(f"unknown contender {contender!r}, expected one of {CONTENDERS}")
+        raise ValueError(
+            f"unknown contender {contender!r}, expected one of {CONTENDERS}"
+        )
 
     app.wsgi_app = wrappers[contender](app.wsgi_app, config)  # type: ignore[method-assign]
     return app
 
 
 def wrap_product(app: WSGIApp, config: CorsConfig) -> CORSMiddleware:
-    """Wrap ``app`` in flask-fhir-cors, patterns given as ordinary origins."""
+    """Wrap ``app`` in flask-fhir-cors, passing subdomain patterns as origins."""
     policy = CORSPolicy(
         origins=list(config.origins + config.patterns),
         methods=list(METHODS),
@@ -154,9 +156,10 @@ class FloorMiddleware:
     """Minimal CORS middleware, the lower bound for what any CORS layer costs.
 
     It looks the origin up in a dict and adds Access-Control-Allow-Origin and
-    Vary to allowed actual requests. It answers an allowed preflight with a fixed
-    204 and a refused one with a fixed 403. It checks neither the requested
-    method nor the requested headers, so it is not a usable CORS implementation.
+    Vary to allowed actual requests. It responds to an allowed preflight with a
+    fixed 204 and rejects any other preflight with a fixed 403. It checks neither
+    the requested method nor the requested headers, so it is not a usable CORS
+    implementation.
     """
 
     def __init__(self, app: WSGIApp, config: CorsConfig) -> None:
@@ -180,7 +183,7 @@ class FloorMiddleware:
             and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ
         )
         if is_preflight:
-            return self._answer_preflight(origin, is_allowed, start_response)
+            return self._respond_to_preflight(origin, is_allowed, start_response)
 
         if not is_allowed:
             return self.app(environ, start_response)
@@ -207,7 +210,7 @@ class FloorMiddleware:
         parent = host.partition(".")[2]
         return f"{scheme}://*.{parent}" in self.allowed
 
-    def _answer_preflight(
+    def _respond_to_preflight(
         self, origin: str, is_allowed: bool, start_response: StartResponse
     ) -> list[bytes]:
         if is_allowed:

@@ -18,7 +18,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from contenders import APP_ORIGIN
+from contenders import APP_ORIGIN, BARE
 from workloads import PATIENT_PATH
 
 HOST = "127.0.0.1"
@@ -28,6 +28,8 @@ WRK_THREADS = 2
 WRK_CONNECTIONS = 20
 STARTUP_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
+# A discarded wrk run per server first, so no contender pays for a cold start.
+WARMUP_S = 2
 
 LOAD_SCRIPTS = {
     "get-allowed": f"""
@@ -103,6 +105,10 @@ def _load_one_contender(
     try:
         _wait_until_ready(server, port, log_path)
         url = f"http://{HOST}:{port}{PATIENT_PATH}"
+        _check_cors(contender, url)
+        first_workload, first_script = next(iter(scripts.items()))
+        _run_wrk(contender, first_workload, first_script, url, min(WARMUP_S, seconds))
+
         return [
             _run_wrk(contender, workload, script, url, seconds)
             for workload, script in scripts.items()
@@ -119,7 +125,9 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _start_gunicorn(contender: str, port: int, log_path: Path) -> subprocess.Popen[bytes]:
+def _start_gunicorn(
+    contender: str, port: int, log_path: Path
+) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         "-m",
@@ -140,7 +148,9 @@ def _start_gunicorn(contender: str, port: int, log_path: Path) -> subprocess.Pop
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
 
 
-def _wait_until_ready(server: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
+def _wait_until_ready(
+    server: subprocess.Popen[bytes], port: int, log_path: Path
+) -> None:
     url = f"http://{HOST}:{port}{PATIENT_PATH}"
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -158,6 +168,20 @@ def _wait_until_ready(server: subprocess.Popen[bytes], port: int, log_path: Path
     raise RuntimeError(
         f"gunicorn on port {port} did not serve {url} within {STARTUP_TIMEOUT_S} s"
     )
+
+
+def _check_cors(contender: str, url: str) -> None:
+    """Raise RuntimeError unless the served app's CORS matches the contender."""
+    request = urllib.request.Request(url, headers={"Origin": APP_ORIGIN})
+    with urllib.request.urlopen(request, timeout=5.0) as response:
+        allow_origin = response.headers.get("Access-Control-Allow-Origin")
+
+    expected = None if contender == BARE else APP_ORIGIN
+    if allow_origin != expected:
+        raise RuntimeError(
+            f"{contender} under gunicorn sent Access-Control-Allow-Origin "
+            f"{allow_origin!r}, expected {expected!r}"
+        )
 
 
 def _stop(server: subprocess.Popen[bytes]) -> None:

@@ -42,9 +42,7 @@ class Workload:
     is_allowed: bool = False
 
 
-def build_environ(
-    method: str, headers: dict[str, str], body: bytes = b""
-) -> Environ:
+def build_environ(method: str, headers: dict[str, str], body: bytes = b"") -> Environ:
     """Build a WSGI environ for ``PATIENT_PATH``, without its ``wsgi.input``."""
     builder = EnvironBuilder(
         path=PATIENT_PATH, method=method, headers=headers, data=body
@@ -72,7 +70,8 @@ def put_environ(origin: str) -> Environ:
 
 
 def preflight_environ(origin: str) -> Environ:
-    # Browsers send the requested headers in lowercase, without spaces.
+    # The Fetch standard has browsers send the names lowercased, sorted and
+    # joined by commas without spaces.
     headers = {
         "Origin": origin,
         "Access-Control-Request-Method": "PUT",
@@ -97,7 +96,7 @@ def tenant_patterns(count: int = TENANT_COUNT) -> tuple[str, ...]:
 def rotating_disallowed_origins(count: int = ROTATING_COUNT) -> tuple[str, ...]:
     """Return distinct near misses of the tenant patterns, none of them allowed.
 
-    Even entries use the wrong scheme, odd entries are the tenant domain itself,
+    Even entries use the wrong scheme. Odd entries are the tenant domain itself,
     which ``https://*.tenantN.example.com`` does not cover.
     """
     origins = []
@@ -114,14 +113,14 @@ def build_base_workloads() -> list[Workload]:
     return [
         Workload(
             name="get-allowed",
-            description="GET, allowed origin",
+            description="GET, the one allowed origin",
             config=ONE_ORIGIN,
             environs=(get_environ(APP_ORIGIN),),
             is_allowed=True,
         ),
         Workload(
             name="put-allowed",
-            description="PUT with JSON body, allowed origin",
+            description="PUT with a JSON body, the one allowed origin",
             config=ONE_ORIGIN,
             environs=(put_environ(APP_ORIGIN),),
             body=PATIENT_BODY,
@@ -129,7 +128,7 @@ def build_base_workloads() -> list[Workload]:
         ),
         Workload(
             name="preflight-allowed",
-            description="preflight for PUT with Authorization, Content-Type",
+            description="preflight for PUT with Authorization and Content-Type",
             config=ONE_ORIGIN,
             environs=(preflight_environ(APP_ORIGIN),),
             is_preflight=True,
@@ -137,7 +136,7 @@ def build_base_workloads() -> list[Workload]:
         ),
         Workload(
             name="get-disallowed",
-            description="GET, disallowed origin",
+            description="GET, disallowed origin, one origin allowed",
             config=ONE_ORIGIN,
             environs=(get_environ(DISALLOWED_ORIGIN),),
         ),
@@ -149,7 +148,7 @@ def build_base_workloads() -> list[Workload]:
         ),
         Workload(
             name="preflight-disallowed",
-            description="preflight from a disallowed origin",
+            description="preflight for PUT from a disallowed origin",
             config=ONE_ORIGIN,
             environs=(preflight_environ(DISALLOWED_ORIGIN),),
             is_preflight=True,
@@ -171,7 +170,9 @@ def build_scale_workloads() -> list[Workload]:
     patterns = CorsConfig(origins=(APP_ORIGIN,), patterns=tenant_patterns())
     workloads += _allowed_and_disallowed("patterns", patterns)
 
-    largest = CorsConfig(origins=many_origins(10_000).origins, patterns=patterns.patterns)
+    largest = CorsConfig(
+        origins=many_origins(10_000).origins, patterns=patterns.patterns
+    )
     rotating = tuple(get_environ(origin) for origin in rotating_disallowed_origins())
     workloads.append(
         Workload(
@@ -190,25 +191,43 @@ def build_scale_workloads() -> list[Workload]:
 def _allowed_and_disallowed(suffix: str, config: CorsConfig) -> list[Workload]:
     if config.patterns:
         # One request origin per pattern, so each request matches a different one.
+        count = len(config.patterns)
         allowed_origins = tuple(
-            f"https://app.tenant{i}.example.com" for i in range(len(config.patterns))
+            f"https://app.tenant{i}.example.com" for i in range(count)
         )
-        scope = f"{len(config.patterns):,} subdomain patterns"
+        allowed_description = (
+            f"GET, {count:,} distinct allowed origins in turn, each matching "
+            f"one of {count:,} subdomain patterns"
+        )
+        scope = f"{count:,} subdomain patterns"
     else:
         allowed_origins = (APP_ORIGIN,)
         scope = f"{len(config.origins):,} origins"
+        allowed_description = f"GET, allowed origin, listed last of {scope}"
 
     allowed = Workload(
         name=f"get-allowed-{suffix}",
-        description=f"GET, allowed origin, {scope}",
+        description=allowed_description,
         config=config,
         environs=tuple(get_environ(origin) for origin in allowed_origins),
         is_allowed=True,
     )
     disallowed = Workload(
         name=f"get-disallowed-{suffix}",
-        description=f"GET, disallowed origin, {scope}",
+        description=f"GET, disallowed origin, {scope} allowed",
         config=config,
         environs=(get_environ(DISALLOWED_ORIGIN),),
     )
     return [allowed, disallowed]
+
+
+# (scaled workload, one-origin workload it is compared with, target applies)
+SCALE_COMPARISONS = (
+    ("get-allowed-100-origins", "get-allowed", False),
+    ("get-allowed-10000-origins", "get-allowed", True),
+    ("get-allowed-patterns", "get-allowed", True),
+    ("get-disallowed-100-origins", "get-disallowed", False),
+    ("get-disallowed-10000-origins", "get-disallowed", True),
+    ("get-disallowed-patterns", "get-disallowed", True),
+    ("get-disallowed-rotating", "get-disallowed", True),
+)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Callable, NamedTuple, TypeVar
+from typing import NamedTuple
 
 from . import _http
 from ._compiled import Header
@@ -16,8 +16,6 @@ from .decision import (
 )
 from .middleware import rewrite_headers
 from .policy import CORSPolicy
-
-CommandFunction = TypeVar("CommandFunction", bound=Callable[..., Any])
 
 # Request headers a page may set without a preflight. Fetch also limits their
 # values, and safelists Content-Type for three media types and Range for a
