@@ -207,7 +207,11 @@ def _reject_url_parts(rest: str) -> None:
 
 def _split_port(authority: str) -> tuple[str, int | None]:
     if authority.startswith("["):
-        host, _, after = authority.partition("]")
+        host, bracket, after = authority.partition("]")
+        if not bracket:
+            raise InvalidOrigin(
+                "origin-host-invalid", "the IPv6 address has no closing ']'"
+            )
         host += "]"
         port_text = after[1:] if after.startswith(":") else None
         if after and port_text is None:

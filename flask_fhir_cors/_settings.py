@@ -7,6 +7,7 @@ of raising, so that one :class:`PolicyError` can list every problem at once.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from typing import Any, Callable
@@ -69,7 +70,9 @@ def split_list(
     or contains an empty item.
     """
     items: list[str] | None
-    if isinstance(value, str):
+    if isinstance(value, str) and value.strip().startswith("["):
+        items = _json_list_items(setting, value, collector)
+    elif isinstance(value, str):
         text = value.strip()
         items = [item.strip() for item in LIST_SEPARATOR.split(text)] if text else []
     elif isinstance(value, (list, tuple)):
@@ -99,6 +102,31 @@ def split_list(
         return None
 
     return items
+
+
+def _json_list_items(
+    setting: str, value: str, collector: ProblemCollector
+) -> list[str] | None:
+    # No origin, method, header name or path starts with "[", so such a string
+    # can only be a JSON list, as environment variables often carry lists.
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as error:
+        failure = f"invalid JSON ({error})"
+    else:
+        if isinstance(parsed, list) and all(isinstance(v, str) for v in parsed):
+            return [item.strip() for item in parsed]
+        failure = "not a list of strings"
+
+    collector.add(
+        setting,
+        value,
+        "json-list-invalid",
+        f"the value starts with '[' but is {failure}; write a JSON list of "
+        'strings such as ["https://app.example.com"], or items separated by '
+        "commas",
+    )
+    return None
 
 
 def _string_items(
@@ -307,14 +335,21 @@ def normalize_flag(setting: str, value: Any, collector: ProblemCollector) -> boo
     if isinstance(value, bool):
         return value
 
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
+    # Flask's from_prefixed_env turns FLASK_X=1 into the integer 1.
+    if isinstance(value, int) and value in (0, 1):
+        return value == 1
+
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text in ("true", "1"):
+        return True
+    if text in ("false", "0"):
+        return False
 
     collector.add(
         setting,
         value,
         "flag-type",
-        "expected True or False (or the strings 'true' and 'false')",
+        "expected True or False (or 'true', 'false', 1 or 0)",
     )
     return False
 

@@ -61,52 +61,14 @@ def settings_from_app(app: Flask) -> LoadedSettings:
 
 
 def settings_from_environment(environ: Mapping[str, str]) -> LoadedSettings:
-    """Read ``FHIR_CORS_*`` variables as strings, or as JSON lists.
+    """Read ``FHIR_CORS_*`` variables as the strings they are.
 
-    A value that starts with ``[`` is parsed as a JSON list of strings.
-    Every other value stays a string, which the policy parses as a list
-    separated by commas or newlines, a number or ``true``/``false``.
+    The policy parses each string: a list separated by commas or newlines, or
+    a JSON list when it starts with ``[``, a number, or ``true``/``false``.
     """
-    values: dict[str, Any] = {}
-    problems: list[Problem] = []
-    for key, raw in environ.items():
-        if not key.startswith(CONFIG_PREFIX):
-            continue
-
-        value, problem = _parse_environment_value(key, raw)
-        if problem is not None:
-            problems.append(problem)
-            continue
-        values[key] = value
-
+    values = {key: raw for key, raw in environ.items() if key.startswith(CONFIG_PREFIX)}
     sources = {key: f"env {key}" for key in values}
-    return LoadedSettings(values, sources, None, tuple(problems))
-
-
-def _parse_environment_value(key: str, raw: str) -> tuple[Any, Problem | None]:
-    if not raw.strip().startswith("["):
-        return raw, None
-
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as error:
-        return None, _json_list_problem(key, raw, f"invalid JSON ({error})")
-
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        return None, _json_list_problem(key, raw, "not a list of strings")
-
-    return value, None
-
-
-def _json_list_problem(key: str, raw: str, failure: str) -> Problem:
-    return Problem(
-        key,
-        raw,
-        "json-list-invalid",
-        f"the value starts with '[' but is {failure}; write a JSON list of "
-        'strings such as ["https://app.example.com"], or items separated by '
-        "commas",
-    )
+    return LoadedSettings(values, sources)
 
 
 def settings_from_file(path: str) -> LoadedSettings:

@@ -129,7 +129,7 @@ def decide_compiled(
     """Decide with an already compiled policy (the middleware's fast path)."""
     compiled = main.scope_for(request.path) or main
     if trace is not None:
-        _trace_scope(compiled is not main, request.path, trace)
+        _trace_scope(compiled, compiled is not main, request.path, trace)
 
     origin = request.origin
     if origin is None:
@@ -324,8 +324,15 @@ def _refuse_preflight(compiled: CompiledPolicy, reason: str) -> Decision:
     return Decision(PREFLIGHT, False, (), vary, reason)
 
 
-def _trace_scope(is_public: bool, path: str, trace: list[Step]) -> None:
-    if is_public:
+def _trace_scope(
+    compiled: CompiledPolicy, is_public: bool, path: str, trace: list[Step]
+) -> None:
+    if is_public and compiled.credentialed_origins is not None:
+        detail = (
+            f"{path!r} is a public path: any origin may read it, and origins "
+            "that the main policy allows keep their credentials"
+        )
+    elif is_public:
         detail = (
             f"{path!r} is a public path: any origin may read it without credentials"
         )

@@ -140,6 +140,14 @@ VALID = [
         True,
         id="credentials, string true",
     ),
+    pytest.param({"debug": 1}, "debug", True, id="flag, integer one"),
+    pytest.param({"debug": "0"}, "debug", False, id="flag, string zero"),
+    pytest.param(
+        {"origins": '["https://a.example.com", "https://b.example.com"]'},
+        "origins",
+        ("https://a.example.com", "https://b.example.com"),
+        id="origins, JSON list string",
+    ),
     pytest.param(
         {"allow_credentials": "false"},
         "allow_credentials",
@@ -316,6 +324,21 @@ INVALID = [
         id="IPv6 zone",
     ),
     pytest.param({"origins": 42}, "origins", "type", id="origins wrong type"),
+    pytest.param(
+        {"origins": '["https://a.example.com",]'},
+        "origins",
+        "json-list-invalid",
+        id="origins, broken JSON list",
+    ),
+    pytest.param(
+        {"methods": "[1, 2]"}, "methods", "json-list-invalid", id="JSON not strings"
+    ),
+    pytest.param(
+        {"origins": "https://[::1"},
+        "origins",
+        "origin-host-invalid",
+        id="IPv6 bracket not closed",
+    ),
     pytest.param({"origins": [APP, 7]}, "origins", "type", id="origins item type"),
     pytest.param(
         {"origins": "*", "allow_credentials": True},
@@ -390,7 +413,7 @@ INVALID = [
         {"allow_credentials": "yes"}, "allow_credentials", "flag-type", id="cred yes"
     ),
     pytest.param(
-        {"allow_credentials": 1}, "allow_credentials", "flag-type", id="cred int"
+        {"allow_credentials": 2}, "allow_credentials", "flag-type", id="cred int"
     ),
     pytest.param({"debug": "on"}, "debug", "flag-type", id="debug on"),
     # Public paths
