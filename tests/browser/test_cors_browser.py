@@ -308,6 +308,18 @@ ROWS = [
         Call(path="/metadata"),
         Outcome(True, 200, {}, "CapabilityStatement", NO_PREFLIGHT, route_runs=1),
     ),
+    Row(
+        "public metadata, listed origin with credentials",
+        CREDENTIALS,
+        Call(path="/metadata", credentials="include"),
+        Outcome(True, 200, {}, "CapabilityStatement", NO_PREFLIGHT, route_runs=1),
+    ),
+    Row(
+        "data path, same origin not listed",
+        OTHER_ORIGIN,
+        Call(path="/Patient/1"),
+        Outcome(False, route_runs=1),
+    ),
 ]
 
 
