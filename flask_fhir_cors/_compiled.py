@@ -21,8 +21,10 @@ class CompiledPolicy:
     ``credentialed_origins`` matches the origins that the main policy grants
     credentials to, or is None when it grants none.
     ``actual_decisions`` caches the decision for each listed origin that has
-    made an actual request; it never holds more entries than there are
-    listed origins.
+    made an actual request, so it never holds more entries than there are
+    listed origins. ``preflight_decisions`` caches the decisions of
+    preflights from allowed origins, keyed by the whole request, and is
+    emptied when it reaches its size limit.
     """
 
     __slots__ = (
@@ -46,6 +48,7 @@ class CompiledPolicy:
         "public",
         "credentialed_origins",
         "actual_decisions",
+        "preflight_decisions",
     )
 
     def __init__(
@@ -76,6 +79,7 @@ class CompiledPolicy:
         self.public_exact, self.public_prefixes = _compile_paths(policy.public_paths)
         self.credentialed_origins: OriginMatcher | None = None
         self.actual_decisions: dict[str, Any] = {}
+        self.preflight_decisions: dict[Any, Any] = {}
         self.public = _compile_public(policy, self.matcher)
 
     def scope_for(self, path: str) -> CompiledPolicy | None:

@@ -341,7 +341,16 @@ class OriginMatcher:
 
     def __init__(self, origins: Collection[ConfiguredOrigin]) -> None:
         self._exact = frozenset(o.serialized for o in origins if not o.is_pattern)
-        self._patterns = frozenset(o.serialized for o in origins if o.is_pattern)
+
+        # Parent domains of the patterns, by scheme and port as they appear in
+        # a request origin: "https://*.example.com:8443" is stored as
+        # {("https", ":8443"): {"example.com"}}.
+        patterns: dict[tuple[str, str], set[str]] = {}
+        for origin in origins:
+            if origin.is_pattern:
+                port = "" if origin.port is None else f":{origin.port}"
+                patterns.setdefault((origin.scheme, port), set()).add(origin.host)
+        self._patterns = {key: frozenset(hosts) for key, hosts in patterns.items()}
 
     def is_listed(self, origin: str) -> bool:
         """Tell whether ``origin`` is one of the exact origins, not a pattern match."""
@@ -363,15 +372,16 @@ class OriginMatcher:
             return False
 
         scheme, host, port = parsed.group(1, 2, 3)
-        if host.startswith(".") or host.endswith(".") or ".." in host:
+        parents = self._patterns.get((scheme, port or ""))
+        if parents is None:
             return False
 
-        port = port or ""
-        start = host.find(".")
-        while start != -1:
-            parent = host[start + 1 :]
-            if f"{scheme}://*.{parent}{port}" in self._patterns:
-                return True
-            start = host.find(".", start + 1)
+        labels = host.split(".")
+        if "" in labels:
+            return False
 
-        return False
+        # The first label is the subdomain itself, so the candidates are the
+        # parents from the second label on.
+        return any(
+            ".".join(labels[index:]) in parents for index in range(1, len(labels))
+        )

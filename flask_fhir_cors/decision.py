@@ -26,6 +26,18 @@ MAX_REQUEST_HEADERS_LENGTH = 8192
 PREFLIGHT_VARY = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
 PRIVATE_NETWORK_VARY = PREFLIGHT_VARY + ", Access-Control-Request-Private-Network"
 
+# Distinct preflight requests from allowed origins whose decisions are kept.
+MAX_CACHED_PREFLIGHTS = 1024
+
+PREFLIGHT_REFUSAL_REASONS = (
+    "origin-not-allowed",
+    "method-invalid",
+    "method-forbidden",
+    "method-not-allowed",
+    "headers-invalid",
+    "header-not-allowed",
+)
+
 PREFLIGHT_ALLOWED_STATUS = "204 No Content"
 PREFLIGHT_REJECTED_STATUS = "403 Forbidden"
 
@@ -86,6 +98,13 @@ ORIGIN_NOT_ALLOWED_DECISION = Decision(
 )
 
 
+_REFUSALS = {
+    (vary, reason): Decision(PREFLIGHT, False, (), vary, reason)
+    for vary in (PREFLIGHT_VARY, PRIVATE_NETWORK_VARY)
+    for reason in PREFLIGHT_REFUSAL_REASONS
+}
+
+
 class PreflightResponse(NamedTuple):
     """The complete response the middleware sends for a preflight."""
 
@@ -138,6 +157,13 @@ def decide_compiled(
     if request.method != "OPTIONS" or request.request_method is None:
         return _decide_actual(compiled, origin, trace)
 
+    # The path only chose the scope, so the rest of the request is the key.
+    key = request[2:]
+    if trace is None:
+        cached = compiled.preflight_decisions.get(key)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+
     origin_allowed = compiled.any_origin or compiled.matcher.matches(origin)
     if trace is not None:
         _trace_origin(compiled, origin, origin_allowed, trace)
@@ -145,7 +171,20 @@ def decide_compiled(
     if not origin_allowed:
         return _refuse_preflight(compiled, "origin-not-allowed")
 
-    return _decide_preflight(compiled, request, trace)
+    decision = _decide_preflight(compiled, request, trace)
+    _remember_preflight(compiled, key, decision)
+    return decision
+
+
+def _remember_preflight(
+    compiled: CompiledPolicy, key: tuple[str | None, ...], decision: Decision
+) -> None:
+    # Only allowed origins reach this point, but their request headers are
+    # chosen by the client, so the cache is emptied whenever it is full.
+    cache = compiled.preflight_decisions
+    if len(cache) >= MAX_CACHED_PREFLIGHTS:
+        cache.clear()
+    cache[key] = decision
 
 
 def _decide_not_cors(compiled: CompiledPolicy, trace: list[Step] | None) -> Decision:
@@ -321,7 +360,7 @@ def _allow_preflight(
 
 def _refuse_preflight(compiled: CompiledPolicy, reason: str) -> Decision:
     vary = PRIVATE_NETWORK_VARY if compiled.allow_private_network else PREFLIGHT_VARY
-    return Decision(PREFLIGHT, False, (), vary, reason)
+    return _REFUSALS[vary, reason]
 
 
 def _trace_scope(

@@ -110,19 +110,31 @@ def rewrite_headers(
     alone decides them and none appears twice. The app's ``Vary`` values are
     kept and ``vary`` is appended, in one ``Vary`` header.
     """
+    # Most apps set neither Access-Control-* nor Vary headers. Only names
+    # starting with A or V can be one, so the common case is a plain copy.
+    for name, _ in app_headers:
+        if name[:1] in _SPECIAL_INITIALS:
+            return _rewrite_special_headers(app_headers, cors_headers, vary)
+
+    result = [*app_headers, *cors_headers]
+    if vary:
+        result.append(("Vary", vary))
+    return result
+
+
+def _rewrite_special_headers(
+    app_headers: list[Header], cors_headers: tuple[Header, ...], vary: str
+) -> list[Header]:
     result: list[Header] = []
     app_vary: list[str] = []
-    for header in app_headers:
-        # Only names starting with A or V need a closer look; this keeps the
-        # loop cheap for the usual Content-Type and Content-Length.
-        if header[0][:1] in _SPECIAL_INITIALS:
-            lowered = header[0].lower()
-            if lowered.startswith("access-control-"):
-                continue
-            if lowered == "vary":
-                app_vary.append(header[1])
-                continue
-        result.append(header)
+    for name, value in app_headers:
+        lowered = name.lower()
+        if lowered.startswith("access-control-"):
+            continue
+        if lowered == "vary":
+            app_vary.append(value)
+            continue
+        result.append((name, value))
 
     result.extend(cors_headers)
     merged = merge_vary(app_vary, vary)

@@ -504,3 +504,44 @@ def test_nothing_logged_for_allowed(caplog: pytest.LogCaptureFixture) -> None:
 def test_policy_type_checked() -> None:
     with pytest.raises(TypeError, match="CORSPolicy"):
         CORSMiddleware(RecordingApp(), {"origins": APP})  # type: ignore[arg-type]
+
+
+def test_preflight_cache_bounded() -> None:
+    policy = CORSPolicy(**{**WILDCARDS, "headers": "*"})
+    middleware = CORSMiddleware(RecordingApp(), policy)
+
+    for number in range(3000):
+        environ = make_environ(
+            "OPTIONS", "/", preflight(APP, "PUT", f"x-{number}")["headers"]
+        )
+        assert call_wsgi(middleware, environ).status_code == 204
+
+    cache = policy._compiled.preflight_decisions  # type: ignore[attr-defined]
+    assert 0 < len(cache) <= 1024
+
+
+def test_preflight_cache_per_scope() -> None:
+    middleware = CORSMiddleware(
+        RecordingApp(), CORSPolicy(origins=APP, public_paths=["/metadata"])
+    )
+    request = preflight(APP, "PUT")["headers"]
+
+    data = call_wsgi(middleware, make_environ("OPTIONS", "/Patient/1", request))
+    public = call_wsgi(middleware, make_environ("OPTIONS", "/metadata", request))
+    again = call_wsgi(middleware, make_environ("OPTIONS", "/Patient/2", request))
+
+    assert data.status_code == 204
+    assert public.status_code == 403
+    assert again.status_code == 204
+
+
+def test_cached_answers_equal_fresh() -> None:
+    policy = CORSPolicy(**LISTED)
+    middleware = CORSMiddleware(RecordingApp(), policy)
+    requests = [preflight(APP, "PUT", "authorization"), actual(APP)]
+
+    for request in requests:
+        environ = make_environ(request["method"], request["path"], request["headers"])
+        first = call_wsgi(middleware, dict(environ))
+        second = call_wsgi(middleware, dict(environ))
+        assert first == second
