@@ -23,8 +23,8 @@ class CompiledPolicy:
     ``actual_decisions`` caches the decision for each listed origin that has
     made an actual request, so it never holds more entries than there are
     listed origins. ``preflight_decisions`` caches the decisions of
-    preflights from allowed origins, keyed by the whole request, and is
-    emptied when it reaches its size limit.
+    preflights, keyed by the request without its path, and is emptied when
+    it reaches its size limit.
     """
 
     __slots__ = (

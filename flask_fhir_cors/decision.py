@@ -9,6 +9,7 @@ two cannot disagree.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 from . import _http
@@ -26,7 +27,7 @@ MAX_REQUEST_HEADERS_LENGTH = 8192
 PREFLIGHT_VARY = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
 PRIVATE_NETWORK_VARY = PREFLIGHT_VARY + ", Access-Control-Request-Private-Network"
 
-# Distinct preflight requests from allowed origins whose decisions are kept.
+# Distinct preflight requests whose decisions are kept.
 MAX_CACHED_PREFLIGHTS = 1024
 
 PREFLIGHT_REFUSAL_REASONS = (
@@ -120,18 +121,28 @@ def preflight_response(decision: Decision, debug: bool) -> PreflightResponse:
     true. In debug mode the body and the ``X-CORS-Refusal-Reason`` header
     carry the code of the failed check.
     """
-    headers = [*decision.headers, ("Vary", decision.vary)]
     if decision.allowed:
+        headers = [*decision.headers, ("Vary", decision.vary)]
         return PreflightResponse(PREFLIGHT_ALLOWED_STATUS, headers, b"")
 
+    refusal_headers, body = _refusal_parts(decision.vary, decision.reason, debug)
+    return PreflightResponse(PREFLIGHT_REJECTED_STATUS, list(refusal_headers), body)
+
+
+@functools.lru_cache(maxsize=64)
+def _refusal_parts(
+    vary: str, reason: str | None, debug: bool
+) -> tuple[tuple[Header, ...], bytes]:
+    # Refusals come in a few fixed kinds, so their headers are built once.
+    headers: list[Header] = [("Vary", vary)]
     body = b""
     if debug:
-        body = f"CORS preflight refused: {decision.reason}\n".encode("ascii")
-        headers.append((DEBUG_REASON_HEADER, decision.reason or ""))
+        body = f"CORS preflight refused: {reason}\n".encode("ascii")
+        headers.append((DEBUG_REASON_HEADER, reason or ""))
 
     headers.append(("Content-Type", "text/plain; charset=utf-8"))
     headers.append(("Content-Length", str(len(body))))
-    return PreflightResponse(PREFLIGHT_REJECTED_STATUS, headers, body)
+    return tuple(headers), body
 
 
 def decide(
@@ -168,10 +179,11 @@ def decide_compiled(
     if trace is not None:
         _trace_origin(compiled, origin, origin_allowed, trace)
 
-    if not origin_allowed:
-        return _refuse_preflight(compiled, "origin-not-allowed")
+    if origin_allowed:
+        decision = _decide_preflight(compiled, request, trace)
+    else:
+        decision = _refuse_preflight(compiled, "origin-not-allowed")
 
-    decision = _decide_preflight(compiled, request, trace)
     _remember_preflight(compiled, key, decision)
     return decision
 
@@ -179,8 +191,9 @@ def decide_compiled(
 def _remember_preflight(
     compiled: CompiledPolicy, key: tuple[str | None, ...], decision: Decision
 ) -> None:
-    # Only allowed origins reach this point, but their request headers are
-    # chosen by the client, so the cache is emptied whenever it is full.
+    # The client chooses every part of the key, so the cache is emptied
+    # whenever it is full: a flood of distinct preflights costs the time to
+    # decide each one, never unbounded memory.
     cache = compiled.preflight_decisions
     if len(cache) >= MAX_CACHED_PREFLIGHTS:
         cache.clear()
