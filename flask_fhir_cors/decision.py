@@ -45,7 +45,6 @@ PREFLIGHT_REJECTED_STATUS = "403 Forbidden"
 # Response header that carries the code of the failed check in debug mode.
 DEBUG_REASON_HEADER = "X-CORS-Refusal-Reason"
 
-
 CREDENTIALS_HEADER = ("Access-Control-Allow-Credentials", "true")
 
 
