@@ -21,7 +21,7 @@ class CompiledPolicy:
     ``credentialed_origins`` matches the origins that the main policy grants
     credentials to, or is None when it grants none.
     ``actual_decisions`` caches the decision for each listed origin that has
-    made an actual request, so it never holds more entries than there are
+    made an actual request, so it never contains more entries than there are
     listed origins. ``preflight_decisions`` caches the decisions of
     preflights, keyed by the request without its path, and is emptied when
     it reaches its size limit.
@@ -163,7 +163,7 @@ def _compile_public(
 
     # An origin that the main policy trusts with credentials keeps them on
     # public paths, because a page that always sends credentials would
-    # otherwise be refused the '*' answer there.
+    # otherwise be rejected by the '*' response there.
     if policy.allow_credentials:
         compiled.credentialed_origins = matcher
     return compiled

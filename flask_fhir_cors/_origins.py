@@ -26,7 +26,8 @@ PORT = re.compile(r"[0-9]{1,5}")
 # no user info. Request origins that do not fit never match a pattern.
 REQUEST_ORIGIN = re.compile(r"([a-z][a-z0-9+.\-]*)://([a-z0-9_.\-]+)(:[0-9]{1,5})?")
 
-# Longest request Origin value that is looked at. Longer values match nothing.
+# Maximum length of a request Origin value that is matched. Longer values
+# match nothing.
 MAX_REQUEST_ORIGIN_LENGTH = 1024
 
 # Multi-label public suffixes where any site owner can register a subdomain.
@@ -113,7 +114,7 @@ class ConfiguredOrigin:
 def parse_configured_origin(entry: str) -> ConfiguredOrigin:
     """Validate and normalize one configured origin or subdomain pattern.
 
-    Raises :class:`InvalidOrigin` with a stable code and a message that says
+    Raises :class:`InvalidOrigin` with a stable code and a message that tells
     how to write the value instead.
     """
     _reject_non_origin_forms(entry)
@@ -139,11 +140,6 @@ def parse_configured_origin(entry: str) -> ConfiguredOrigin:
 
 
 def _reject_non_origin_forms(entry: str) -> None:
-    if entry == "":
-        raise InvalidOrigin(
-            "origin-empty", "an empty origin matches nothing; remove it"
-        )
-
     if any(character.isspace() for character in entry):
         raise InvalidOrigin(
             "origin-whitespace",

@@ -1,4 +1,4 @@
-"""Where the commands read CORS settings from: an app, the environment or a file."""
+"""Sources of CORS settings for the commands: an app, the environment or a file."""
 
 from __future__ import annotations
 

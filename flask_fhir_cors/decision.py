@@ -27,8 +27,11 @@ MAX_REQUEST_HEADERS_LENGTH = 8192
 PREFLIGHT_VARY = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
 PRIVATE_NETWORK_VARY = PREFLIGHT_VARY + ", Access-Control-Request-Private-Network"
 
-# Distinct preflight requests whose decisions are kept.
+# Distinct preflight requests whose decisions are kept, and the maximum
+# length of the Origin and Access-Control-Request-* values of a kept one, so
+# the cache stays under about 2 MiB of text.
 MAX_CACHED_PREFLIGHTS = 1024
+MAX_CACHED_KEY_LENGTH = 2048
 
 PREFLIGHT_REFUSAL_REASONS = (
     "origin-not-allowed",
@@ -71,7 +74,7 @@ class Step(NamedTuple):
 
 
 class Decision(NamedTuple):
-    """What the middleware does with a request.
+    """The outcome of the CORS checks for one request.
 
     ``headers`` are the CORS response headers to send, and ``vary`` the
     tokens to append to ``Vary`` (empty for none). ``reason`` is the code of
@@ -147,7 +150,7 @@ def _refusal_parts(
 def decide(
     policy: CORSPolicy, request: CORSRequest, trace: list[Step] | None = None
 ) -> Decision:
-    """Decide how to answer ``request``; append each check to ``trace`` if given."""
+    """Decide the response to ``request``; append each check to ``trace`` if given."""
     compiled: CompiledPolicy = policy._compiled  # type: ignore[attr-defined]
     return decide_compiled(compiled, request, trace)
 
@@ -193,6 +196,9 @@ def _remember_preflight(
     # The client chooses every part of the key, so the cache is emptied
     # whenever it is full: a flood of distinct preflights costs the time to
     # decide each one, never unbounded memory.
+    if sum(len(part) for part in key if part) > MAX_CACHED_KEY_LENGTH:
+        return
+
     cache = compiled.preflight_decisions
     if len(cache) >= MAX_CACHED_PREFLIGHTS:
         cache.clear()
@@ -205,7 +211,7 @@ def _decide_not_cors(compiled: CompiledPolicy, trace: list[Step] | None) -> Deci
 
     # Fetch advises that a resource whose Allow-Origin is always '*' sends it
     # on every response, CORS or not, and no Vary, so that a shared cache can
-    # store one copy for everyone. Any other answer depends on Origin.
+    # store one copy for everyone. Any other response depends on Origin.
     if compiled.any_origin:
         vary = "" if compiled.credentialed_origins is None else "Origin"
         return Decision(NOT_CORS, True, compiled.wildcard_actual_headers, vary)
@@ -292,7 +298,7 @@ def parse_request_headers(value: str | None) -> list[str] | None:
 
     Accepts what proxies make of the browser's value: spaces around commas,
     empty items and several header lines joined by commas. Returns None for
-    a value that is too long or holds something that is not a header name.
+    a value that is too long or contains something that is not a header name.
     The cost is linear in the length of the value.
     """
     if value is None or value.strip() == "":

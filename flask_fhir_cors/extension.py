@@ -31,7 +31,7 @@ class FhirCORS:
         The config is read once, here: later changes to ``app.config`` have
         no effect. The policy is stored in ``app.extensions["fhir_cors"]`` and
         ``app.wsgi_app`` is wrapped in :class:`CORSMiddleware`, so the policy
-        sees every response, errors included, and answers preflights before
+        applies to every response, errors included, and answers preflights before
         any Flask code runs. The ``flask fhir-cors`` commands are added to
         ``app.cli``.
 

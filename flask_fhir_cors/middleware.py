@@ -29,7 +29,7 @@ MAX_LOGGED_VALUE_LENGTH = 200
 
 
 class CORSMiddleware:
-    """Answer CORS preflights and add CORS headers to the app's responses.
+    """Respond to CORS preflights and add CORS headers to the app's responses.
 
     A preflight (``OPTIONS`` with ``Origin`` and
     ``Access-Control-Request-Method``) is answered here and never reaches
