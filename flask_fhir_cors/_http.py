@@ -37,6 +37,7 @@ FORBIDDEN_REQUEST_HEADERS = frozenset(
         "host",
         "keep-alive",
         "origin",
+        "permissions-policy",
         "referer",
         "set-cookie",
         "te",

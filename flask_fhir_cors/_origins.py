@@ -22,6 +22,12 @@ SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*")
 DOMAIN_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_\-]{0,61}[a-z0-9_])?")
 PORT = re.compile(r"[0-9]{1,5}")
 
+# Schemes whose pages never send an origin of their own: browsers send
+# "null" for them, or use the origin of the page that opened the connection.
+NON_ORIGIN_SCHEMES = frozenset(
+    {"about", "blob", "data", "file", "ftp", "javascript", "mailto", "ws", "wss"}
+)
+
 # The serialized origin a browser sends for a host name: lowercase, no path,
 # no user info. Request origins that do not fit never match a pattern.
 REQUEST_ORIGIN = re.compile(r"([a-z][a-z0-9+.\-]*)://([a-z0-9_.\-]+)(:[0-9]{1,5})?")
@@ -38,11 +44,16 @@ MAX_REQUEST_ORIGIN_LENGTH = 1024
 # domain) is not detected.
 KNOWN_PUBLIC_SUFFIXES = frozenset(
     {
+        "ac.uk",
         "appspot.com",
-        "azurewebsites.net",
+        "azureedge.net",
+        "azurefd.net",
         "azurestaticapps.net",
+        "azurewebsites.net",
         "blogspot.com",
+        "cloudapp.azure.com",
         "cloudfront.net",
+        "co.in",
         "co.jp",
         "co.nz",
         "co.uk",
@@ -50,19 +61,24 @@ KNOWN_PUBLIC_SUFFIXES = frozenset(
         "com.au",
         "com.br",
         "com.cn",
+        "com.mx",
         "firebaseapp.com",
+        "fly.dev",
         "github.io",
         "gitlab.io",
+        "gov.uk",
         "herokuapp.com",
         "netlify.app",
-        "ngrok.io",
         "ngrok-free.app",
+        "ngrok.io",
         "onrender.com",
         "org.uk",
         "pages.dev",
+        "run.app",
         "s3.amazonaws.com",
         "vercel.app",
         "web.app",
+        "web.core.windows.net",
         "workers.dev",
     }
 )
@@ -100,8 +116,13 @@ class ConfiguredOrigin:
     def is_loopback(self) -> bool:
         """Whether the host is a loopback name or address."""
         host = self.host
-        if host == "localhost" or host.endswith(".localhost") or host == "[::1]":
+        if host == "localhost" or host.endswith(".localhost"):
             return True
+
+        if host.startswith("["):
+            address = ipaddress.IPv6Address(host[1:-1])
+            mapped = address.ipv4_mapped
+            return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
         return host.startswith("127.") and _is_ipv4(host)
 
@@ -166,16 +187,23 @@ def _split_scheme(entry: str) -> tuple[str, str]:
         )
 
     scheme = scheme.lower()
-    if SCHEME.fullmatch(scheme) is None:
+    if SCHEME.fullmatch(scheme) is None or scheme in NON_ORIGIN_SCHEMES:
         raise InvalidOrigin(
             "origin-scheme-invalid",
-            "the scheme must be a URL scheme such as 'https' or 'http'",
+            "the scheme must be the scheme of the calling page, such as "
+            "'https' or 'http' (or an app scheme such as 'capacitor')",
         )
 
     return scheme, rest
 
 
 def _reject_url_parts(rest: str) -> None:
+    if ";" in rest:
+        raise InvalidOrigin(
+            "origin-host-invalid",
+            "';' is not part of an origin; separate origins with commas or newlines",
+        )
+
     if rest.endswith("/") and rest.count("/") == 1:
         raise InvalidOrigin(
             "origin-trailing-slash",
@@ -261,19 +289,27 @@ def _to_ascii(host: str) -> str:
     if host.isascii():
         return host.lower()
 
-    # NOTE: Python's "idna" codec implements IDNA 2003, while browsers use
-    # UTS 46. They differ for a few characters (such as "ß"), so such a host
-    # may not match what the browser sends.
+    invalid = InvalidOrigin(
+        "origin-host-invalid",
+        "the host is not an internationalized domain name that converts to "
+        "one form only; write it in punycode ('xn--...') exactly as the "
+        "browser sends it",
+    )
     try:
-        punycode = host.encode("idna").decode("ascii")
+        punycode = host.encode("idna").decode("ascii").lower()
+        round_trip = punycode.encode("ascii").decode("idna")
     except UnicodeError:
-        raise InvalidOrigin(
-            "origin-host-invalid",
-            "the host is not a valid internationalized domain name; write "
-            "it in punycode ('xn--...') as the browser sends it",
-        ) from None
+        raise invalid from None
 
-    return punycode.lower()
+    # Python's "idna" codec follows IDNA 2003, which maps characters such as
+    # "ß", final sigma and zero-width joiners to others, while browsers follow
+    # UTS 46 and keep them. A host that changes on the way to punycode and
+    # back could therefore mean another domain than the browser's, so it is
+    # rejected and the punycode form is asked for.
+    if round_trip != host.lower():
+        raise invalid
+
+    return punycode
 
 
 def _looks_like_ipv4(labels: list[str]) -> bool:

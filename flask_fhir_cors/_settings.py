@@ -45,6 +45,10 @@ DEFAULT_PUBLIC_PATHS = ("/metadata", "/.well-known/smart-configuration")
 # longer Max-Age has no effect in any browser.
 MAX_AGE_LIMIT_SECONDS = 86400
 
+# ASCII digits only: str.isdigit() also accepts superscripts and other
+# scripts' digits, which int() then rejects or reads as another number.
+DECIMAL_SECONDS = re.compile(r"[0-9]{1,9}")
+
 LIST_SEPARATOR = re.compile(r"\r\n|[\r\n,]")
 
 
@@ -54,6 +58,11 @@ class ProblemCollector:
     def __init__(self, names: dict[str, str]) -> None:
         self.names = names
         self.problems: list[Problem] = []
+
+    def assignment(self, flag: str) -> str:
+        """Return how the user turns ``flag`` on, in the form they configure it."""
+        name = self.names.get(flag, flag)
+        return f"{name}=True" if name == flag else f"{name} = True"
 
     def add(self, setting: str, value: Any, code: str, message: str) -> None:
         """Record one problem against the user's name for ``setting``."""
@@ -304,7 +313,7 @@ def normalize_max_age(value: Any, collector: ProblemCollector) -> int | None:
         return None
 
     seconds = value
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and DECIMAL_SECONDS.fullmatch(value.strip()):
         seconds = int(value.strip())
 
     if isinstance(seconds, bool) or not isinstance(seconds, int):
@@ -375,12 +384,19 @@ def _public_path_problem(path: str) -> str | None:
     if not path.startswith("/"):
         return "a public path starts with '/', such as '/metadata'"
 
+    if path == "/":
+        return (
+            "'/' would make every path public; list the public paths one by "
+            "one, or set origins to '*' if the whole API is public"
+        )
+
     if any(character in path for character in "?#%*") or any(
-        character.isspace() and character != " " for character in path
+        (character.isspace() and character != " ") or not character.isprintable()
+        for character in path
     ):
         return (
-            "write the decoded path with no query, fragment, percent-encoding "
-            "or wildcard, such as '/files/shared docs/'"
+            "write the decoded path with no query, fragment, percent-encoding, "
+            "wildcard or control character, such as '/files/shared docs/'"
         )
 
     segments = path.split("/")[1:]

@@ -193,6 +193,7 @@ def _check_combinations(
     parsed_origins: tuple[ConfiguredOrigin, ...],
     collector: ProblemCollector,
 ) -> None:
+    suffix_opt_out = collector.assignment("unsafe_allow_public_suffix_patterns")
     for origin in parsed_origins:
         if (
             origin.is_pattern
@@ -206,7 +207,7 @@ def _check_combinations(
                 f"anyone can register a site under {origin.host!r}, so this pattern "
                 "would trust strangers; list your own domain instead, such as "
                 "'https://*.apps.example.com' (for security reasons this is only "
-                "allowed with unsafe_allow_public_suffix_patterns=True)",
+                f"allowed with {suffix_opt_out})",
             )
 
     if not normalized["allow_credentials"]:
@@ -217,7 +218,8 @@ def _check_combinations(
             "origins",
             WILDCARD,
             "credentials-wildcard-origin",
-            "for security reasons '*' cannot be combined with allow_credentials=True, "
+            "for security reasons '*' cannot be combined with "
+            f"{collector.assignment('allow_credentials')}, "
             "because it would let every site act as the signed-in user; list the "
             "trusted origins, or turn credentials off and send tokens in the "
             "Authorization header",
@@ -243,7 +245,7 @@ def _check_combinations(
                     "credentialed responses, because anyone on the network can "
                     "inject script into it; serve the page over https (http is "
                     "allowed for localhost, 127.0.0.1 and [::1], or with "
-                    "unsafe_allow_http_origins=True)",
+                    f"{collector.assignment('unsafe_allow_http_origins')})",
                 )
 
 

@@ -293,6 +293,7 @@ CREDENTIAL_SAFETY = [
     pytest.param("http://127.0.0.1:8080", None, id="IPv4 loopback"),
     pytest.param("http://127.1.2.3", None, id="other 127 address"),
     pytest.param("http://[::1]", None, id="IPv6 loopback"),
+    pytest.param("http://[::ffff:7f00:1]", None, id="IPv4-mapped loopback"),
     pytest.param(
         "http://portal.example.com", "origin-insecure-with-credentials", id="http"
     ),

@@ -352,6 +352,36 @@ INVALID = [
         "origin-insecure-with-credentials",
         id="http with credentials",
     ),
+    pytest.param(
+        {"origins": "https://faß.example"},
+        "origins",
+        "origin-host-invalid",
+        id="IDNA 2003 maps sharp s",
+    ),
+    pytest.param(
+        {"origins": "https://a\u200db.example"},
+        "origins",
+        "origin-host-invalid",
+        id="zero-width joiner",
+    ),
+    pytest.param(
+        {"origins": "ws://app.example.com"},
+        "origins",
+        "origin-scheme-invalid",
+        id="WebSocket scheme",
+    ),
+    pytest.param(
+        {"origins": "javascript://app.example.com"},
+        "origins",
+        "origin-scheme-invalid",
+        id="javascript scheme",
+    ),
+    pytest.param(
+        {"origins": "https://a.example.com;https://b.example.com"},
+        "origins",
+        "origin-host-invalid",
+        id="semicolon separator",
+    ),
     # Methods
     pytest.param({"methods": "TRACE"}, "methods", "method-forbidden", id="TRACE"),
     pytest.param({"methods": "connect"}, "methods", "method-forbidden", id="connect"),
@@ -408,6 +438,14 @@ INVALID = [
     pytest.param({"max_age": True}, "max_age", "max-age-type", id="max age bool"),
     pytest.param({"max_age": "ten"}, "max_age", "max-age-type", id="max age text"),
     pytest.param({"max_age": "-5"}, "max_age", "max-age-type", id="max age '-5'"),
+    pytest.param({"max_age": "\u00b2"}, "max_age", "max-age-type", id="superscript"),
+    pytest.param(
+        {"max_age": "\uff16\uff10\uff10"},
+        "max_age",
+        "max-age-type",
+        id="full-width digits",
+    ),
+    pytest.param({"max_age": "9" * 5000}, "max_age", "max-age-type", id="huge"),
     # Flags
     pytest.param(
         {"allow_credentials": "yes"}, "allow_credentials", "flag-type", id="cred yes"
@@ -446,6 +484,24 @@ INVALID = [
         "public_paths",
         "public-path-invalid",
         id="public path empty segment",
+    ),
+    pytest.param(
+        {"public_paths": "/"},
+        "public_paths",
+        "public-path-invalid",
+        id="public path root",
+    ),
+    pytest.param(
+        {"public_paths": "/a\x00"},
+        "public_paths",
+        "public-path-invalid",
+        id="public path NUL",
+    ),
+    pytest.param(
+        {"headers": "Permissions-Policy"},
+        "headers",
+        "header-forbidden",
+        id="Permissions-Policy",
     ),
     pytest.param(
         {"public_paths": "/api/*"},
@@ -570,6 +626,19 @@ def test_from_config_reads_prefixed_keys() -> None:
     assert policy.origins == ("https://a.example.com", "https://b.example.com")
     assert policy.max_age == 600
     assert policy.allow_credentials is True
+
+
+def test_opt_out_named_as_config_key() -> None:
+    with pytest.raises(PolicyError) as caught:
+        CORSPolicy.from_config(
+            {
+                "FHIR_CORS_ORIGINS": "http://portal.example.com",
+                "FHIR_CORS_ALLOW_CREDENTIALS": True,
+            }
+        )
+
+    message = caught.value.problems[0].message
+    assert "FHIR_CORS_UNSAFE_ALLOW_HTTP_ORIGINS = True" in message
 
 
 def test_from_config_names_config_keys() -> None:
