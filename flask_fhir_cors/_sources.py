@@ -54,10 +54,21 @@ def settings_from_app(app: Flask) -> LoadedSettings:
     }
 
     policy = app.extensions.get(EXTENSION_KEY)
-    if not isinstance(policy, CORSPolicy):
-        policy = None
+    if isinstance(policy, CORSPolicy):
+        return LoadedSettings(values, sources, policy)
 
-    return LoadedSettings(values, sources, policy)
+    # Without the extension the app sends no CORS headers at all, so the
+    # settings in its config describe nothing that runs.
+    problem = Problem(
+        "FhirCORS",
+        app.name,
+        "extension-not-registered",
+        "FhirCORS is not registered on this app, so it sends no CORS headers; "
+        "call FhirCORS(app) after setting the FHIR_CORS_* keys. For a "
+        "CORSMiddleware added by hand, run python -m flask_fhir_cors with "
+        "--settings instead",
+    )
+    return LoadedSettings(values, sources, None, (problem,))
 
 
 def settings_from_environment(environ: Mapping[str, str]) -> LoadedSettings:

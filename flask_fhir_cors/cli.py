@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import os
 from typing import Any, Callable, TypeVar
-from urllib.parse import urlsplit
 
 import click
 
 from . import _http
+from ._origins import InvalidOrigin, parse_configured_origin
 from ._sources import (
     LoadedSettings,
     effective_policy,
@@ -115,36 +115,24 @@ def _parse_origin(ctx: click.Context, param: click.Parameter, value: str) -> str
     if value == "null":
         return value
 
-    parts = urlsplit(value)
-    has_url_parts = parts.path not in ("", "/") or parts.query or parts.fragment
-    if not parts.scheme or not parts.hostname or "@" in parts.netloc or has_url_parts:
+    try:
+        origin = parse_configured_origin(value)
+    except InvalidOrigin as error:
         raise click.BadParameter(
-            f"{value!r} is not an origin; write scheme://host[:port] as a browser "
-            "sends it, such as https://app.example.com, or null"
-        )
+            f"{value!r} is not an origin: {error.message}; write scheme://host[:port] "
+            "as a browser sends it, such as https://app.example.com, or null"
+        ) from None
 
-    expected = _serialize_origin(value)
-    if value != expected:
+    if origin.is_pattern:
         raise click.BadParameter(
-            f"a browser sends this origin as {expected!r}; use that form"
+            f"{value!r} is a pattern; a browser sends one origin, such as "
+            f"{origin.scheme}://app.{origin.host}"
+        )
+    if origin.serialized != value:
+        raise click.BadParameter(
+            f"a browser sends this origin as {origin.serialized!r}; use that form"
         )
     return value
-
-
-def _serialize_origin(value: str) -> str:
-    parts = urlsplit(value.lower())
-    default_ports = {"http": 80, "https": 443}
-    try:
-        port = parts.port
-    except ValueError as error:
-        raise click.BadParameter(f"{value!r} has an invalid port") from error
-
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    if port is None or default_ports.get(parts.scheme) == port:
-        return f"{parts.scheme}://{host}"
-    return f"{parts.scheme}://{host}:{port}"
 
 
 def _parse_method(ctx: click.Context, param: click.Parameter, value: str) -> str:

@@ -429,7 +429,10 @@ def test_explain_invalid_settings_status() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["https://app.example.com/"], "a browser sends this origin as"),
+        (["https://app.example.com/"], "without a trailing slash"),
+        (["https://bücher.example"], "'https://xn--bcher-kva.example'"),
+        (["https://[::1"], "no closing ']'"),
+        (["https://*.example.com"], "is a pattern"),
         (["HTTPS://App.Example.com"], "a browser sends this origin as"),
         (["https://app.example.com:443"], "a browser sends this origin as"),
         (["app.example.com"], "is not an origin"),
@@ -826,3 +829,23 @@ def test_check_help_names_module_command() -> None:
 
     assert result.exit_code == 0
     assert "python -m flask_fhir_cors check --app" in result.output
+
+
+@pytest.mark.parametrize(
+    ("command", "exit_code"),
+    [
+        pytest.param(["check"], 1, id="check"),
+        pytest.param(["show"], 1, id="show"),
+        pytest.param(["explain", APP_ORIGIN], 2, id="explain"),
+    ],
+)
+def test_app_without_extension_reported(command: list[str], exit_code: int) -> None:
+    app = Flask("plain")
+    app.config["FHIR_CORS_ORIGINS"] = APP_ORIGIN
+    app.cli.add_command(flask_cli)
+
+    result = app.test_cli_runner().invoke(args=["fhir-cors", *command])
+
+    assert result.exit_code == exit_code
+    assert "[extension-not-registered]" in result.output
+    assert "Verdict: allowed" not in result.output
