@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from .middleware import CORSMiddleware
@@ -11,6 +12,11 @@ if TYPE_CHECKING:
     from flask import Flask
 
 EXTENSION_KEY = "fhir_cors"
+
+# Config key prefix of flask-cors, whose settings this extension does not read.
+FLASK_CORS_PREFIX = "CORS_"
+
+logger = logging.getLogger("flask_fhir_cors")
 
 
 class FhirCORS:
@@ -46,6 +52,7 @@ class FhirCORS:
             )
 
         policy = CORSPolicy.from_config(app.config, CONFIG_PREFIX)
+        _warn_about_other_cors_keys(app)
         app.wsgi_app = CORSMiddleware(app.wsgi_app, policy)  # type: ignore[method-assign]
         app.extensions[EXTENSION_KEY] = policy
 
@@ -54,3 +61,14 @@ class FhirCORS:
 
         app.cli.add_command(flask_cli)
         return policy
+
+
+def _warn_about_other_cors_keys(app: Flask) -> None:
+    keys = sorted(key for key in app.config if key.startswith(FLASK_CORS_PREFIX))
+    if keys:
+        logger.warning(
+            "FhirCORS does not read the flask-cors config keys %s of app %r; "
+            "set the FHIR_CORS_* keys instead, such as FHIR_CORS_ORIGINS",
+            ", ".join(keys),
+            app.name,
+        )

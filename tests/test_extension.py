@@ -140,3 +140,14 @@ def test_default_policy_allows_no_origin() -> None:
     )
 
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_flask_cors_keys_warned(caplog: pytest.LogCaptureFixture) -> None:
+    app = make_app(CORS_ORIGINS=APP_ORIGIN, FHIR_CORS_ORIGINS=APP_ORIGIN)
+
+    FhirCORS(app)
+
+    warnings = [record for record in caplog.records if record.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "CORS_ORIGINS" in warnings[0].getMessage()
+    assert "FHIR_CORS_ORIGINS" in warnings[0].getMessage()
