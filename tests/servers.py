@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import os
 import pathlib
 import signal
@@ -40,6 +41,38 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
     )
 
 
+def gunicorn_command(port: int) -> list[str]:
+    """Return a gunicorn command line, without the app, for 127.0.0.1:``port``."""
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "1",
+        "--graceful-timeout",
+        "2",
+    ]
+
+    version = gunicorn_version()
+    if version >= (22, 0):
+        # Gunicorn 22+ responds with 400 to a lowercase method such as "patch"
+        # unless this is set, and browsers send "patch" as the page wrote it.
+        command.append("--permit-unconventional-http-method")
+    if version >= (25, 1):
+        # Gunicorn 25.1+ opens a control socket at one path per user, which
+        # would clash between servers that run side by side.
+        command.append("--no-control-socket")
+    return command
+
+
+def gunicorn_version() -> tuple[int, ...]:
+    """Return the installed gunicorn's major and minor version numbers."""
+    release = importlib.metadata.version("gunicorn")
+    return tuple(int(part) for part in release.split(".")[:2])
+
+
 @contextlib.contextmanager
 def gunicorn(
     target: str,
@@ -53,19 +86,7 @@ def gunicorn(
     block ends.
     """
     port = port or free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "1",
-        "--graceful-timeout",
-        "2",
-        *extra_args,
-        target,
-    ]
+    command = [*gunicorn_command(port), *extra_args, target]
     process = subprocess.Popen(
         command,
         cwd=REPO_ROOT,

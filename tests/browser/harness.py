@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib.metadata
 import json
 import os
 import pathlib
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Mapping
 from typing import Any
+
+from tests.servers import free_port, gunicorn_command
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_SECONDS = 20.0
@@ -50,13 +50,6 @@ class Server:
         """Return the end of the server log, for failure messages."""
         text = self.log_path.read_text(errors="replace")
         return text[-LOG_TAIL_CHARACTERS:]
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free when checked."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def resolve_page_origin(value: Any, page_origin: str) -> Any:
@@ -100,7 +93,7 @@ def start_api_server(settings: Mapping[str, Any], log_path: pathlib.Path) -> Ser
     environment = policy_environment(settings)
     for attempt in range(1, START_ATTEMPTS + 1):
         port = free_port()
-        command = gunicorn_command(port)
+        command = api_command(port)
         server = spawn(command, environment, port, log_path)
         try:
             wait_until_ready(server, "/_counts")
@@ -112,38 +105,14 @@ def start_api_server(settings: Mapping[str, Any], log_path: pathlib.Path) -> Ser
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def gunicorn_command(port: int) -> list[str]:
+def api_command(port: int) -> list[str]:
     """Return the gunicorn command line for the test API on ``port``."""
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "1",
+    return [
+        *gunicorn_command(port),
         "--access-logfile",
         "-",
+        "tests.browser.api_app:serve_app()",
     ]
-
-    version = gunicorn_version()
-    if version >= (22, 0):
-        # Gunicorn 22+ responds with 400 to a lowercase method such as "patch" unless
-        # this is set, and the browser sends "patch" exactly as the page wrote it.
-        command.append("--permit-unconventional-http-method")
-    if version >= (25, 1):
-        # Gunicorn 25.1+ opens a control socket at one path per user, which
-        # would clash between the servers that run side by side here.
-        command.append("--no-control-socket")
-
-    command.append("tests.browser.api_app:serve_app()")
-    return command
-
-
-def gunicorn_version() -> tuple[int, ...]:
-    """Return the installed gunicorn's major and minor version numbers."""
-    release = importlib.metadata.version("gunicorn")
-    return tuple(int(part) for part in release.split(".")[:2])
 
 
 def start_page_server(directory: pathlib.Path, log_path: pathlib.Path) -> Server:
