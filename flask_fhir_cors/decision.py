@@ -24,6 +24,10 @@ ACTUAL = "actual"
 # a few hundred bytes at most; longer values are refused without parsing.
 MAX_REQUEST_HEADERS_LENGTH = 8192
 
+# Longest Access-Control-Request-Method value that is accepted. Registered
+# method names are short: the longest, UPDATEREDIRECTREF, has 17 characters.
+MAX_REQUEST_METHOD_LENGTH = 64
+
 PREFLIGHT_VARY = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
 PRIVATE_NETWORK_VARY = PREFLIGHT_VARY + ", Access-Control-Request-Private-Network"
 
@@ -278,7 +282,7 @@ def _decide_preflight(
 
 
 def _check_method(compiled: CompiledPolicy, method: str) -> str | None:
-    if not _http.is_token(method):
+    if len(method) > MAX_REQUEST_METHOD_LENGTH or not _http.is_token(method):
         return "method-invalid"
 
     if method.upper() in _http.FORBIDDEN_METHODS:
@@ -301,7 +305,7 @@ def parse_request_headers(value: str | None) -> list[str] | None:
     a value that is too long or contains something that is not a header name.
     The cost is linear in the length of the value.
     """
-    if value is None or value.strip() == "":
+    if value is None:
         return []
 
     if len(value) > MAX_REQUEST_HEADERS_LENGTH:
