@@ -21,8 +21,9 @@ class CompiledPolicy:
     ``credentialed_origins`` matches the origins that the main policy grants
     credentials to, or is None when it grants none.
     ``actual_decisions`` caches the decision for each listed origin that has
-    made an actual request, so it never contains more entries than there are
-    listed origins. ``preflight_decisions`` caches the decisions of
+    made an actual request, and under None the decision for requests without
+    an origin, so it never contains more entries than there are listed
+    origins, plus one. ``preflight_decisions`` caches the decisions of
     preflights, keyed by the request without its path, and is emptied when
     it reaches its size limit.
     """
@@ -78,29 +79,26 @@ class CompiledPolicy:
 
         self.public_exact, self.public_prefixes = _compile_paths(policy.public_paths)
         self.credentialed_origins: OriginMatcher | None = None
-        self.actual_decisions: dict[str, Any] = {}
+        self.actual_decisions: dict[str | None, Any] = {}
         self.preflight_decisions: dict[Any, Any] = {}
         self.public = _compile_public(policy, self.matcher)
 
-    def scope_for(self, path: str) -> CompiledPolicy | None:
-        """Return the public policy when ``path`` is a public path, else None.
+    def is_public_path(self, path: str) -> bool:
+        """Tell whether ``path`` is one of the public paths.
 
         ``path`` is the WSGI ``PATH_INFO``: percent-decoded by the server and
         relative to the application's mount point (``SCRIPT_NAME``). A path
-        with ``.``, ``..`` or empty segments is never public, because the
-        application may resolve it to another resource.
+        with ``.``, ``..`` or empty segments is never public under a prefix,
+        because the application may resolve it to another resource.
         """
-        if self.public is None:
-            return None
-
         if path in self.public_exact:
-            return self.public
+            return True
 
         for prefix in self.public_prefixes:
             if path.startswith(prefix) and _has_plain_segments(path):
-                return self.public
+                return True
 
-        return None
+        return False
 
 
 def _actual_tail(policy: CORSPolicy) -> tuple[Header, ...]:

@@ -156,24 +156,53 @@ def decide(
 ) -> Decision:
     """Decide the response to ``request``; append each check to ``trace`` if given."""
     compiled: CompiledPolicy = policy._compiled  # type: ignore[attr-defined]
-    return decide_compiled(compiled, request, trace)
+    return decide_compiled(compiled, *request, trace=trace)
 
 
 def decide_compiled(
-    main: CompiledPolicy, request: CORSRequest, trace: list[Step] | None = None
+    main: CompiledPolicy,
+    method: str,
+    path: str,
+    origin: str | None = None,
+    request_method: str | None = None,
+    request_headers: str | None = None,
+    request_private_network: str | None = None,
+    trace: list[Step] | None = None,
 ) -> Decision:
-    """Decide with an already compiled policy (the middleware's fast path)."""
-    compiled = main.scope_for(request.path) or main
-    if trace is not None:
-        _trace_scope(compiled, compiled is not main, request.path, trace)
+    """Decide with an already compiled policy, from the values of a CORSRequest.
 
-    origin = request.origin
+    This is the middleware's path, so it takes the values one by one and
+    answers repeated requests from caches when no trace is requested.
+    """
+    compiled = main
+    if main.public is not None and main.is_public_path(path):
+        compiled = main.public
+    if trace is not None:
+        _trace_scope(compiled, compiled is not main, path, trace)
+
+    # Actual and non-CORS decisions depend only on the origin (None for a
+    # request without one) within a scope.
+    is_preflight = method == "OPTIONS" and request_method is not None
+    if trace is None and not (is_preflight and origin is not None):
+        cached = compiled.actual_decisions.get(origin)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+
     if origin is None:
         return _decide_not_cors(compiled, trace)
 
-    if request.method != "OPTIONS" or request.request_method is None:
+    if not is_preflight:
         return _decide_actual(compiled, origin, trace)
 
+    request = CORSRequest(
+        method, path, origin, request_method, request_headers, request_private_network
+    )
+    return _decide_cached_preflight(compiled, request, trace)
+
+
+def _decide_cached_preflight(
+    compiled: CompiledPolicy, request: CORSRequest, trace: list[Step] | None
+) -> Decision:
     # The path only chose the scope, so the rest of the request is the key.
     key = request[2:]
     if trace is None:
@@ -181,6 +210,7 @@ def decide_compiled(
         if cached is not None:
             return cached  # type: ignore[no-any-return]
 
+    origin = request.origin or ""
     origin_allowed = compiled.any_origin or compiled.matcher.matches(origin)
     if trace is not None:
         _trace_origin(compiled, origin, origin_allowed, trace)
@@ -216,20 +246,18 @@ def _decide_not_cors(compiled: CompiledPolicy, trace: list[Step] | None) -> Deci
     # Fetch advises that a resource whose Allow-Origin is always '*' sends it
     # on every response, CORS or not, and no Vary, so that a shared cache can
     # store one copy for everyone. Any other response depends on Origin.
+    decision = NOT_CORS_DECISION
     if compiled.any_origin:
         vary = "" if compiled.credentialed_origins is None else "Origin"
-        return Decision(NOT_CORS, True, compiled.wildcard_actual_headers, vary)
-    return NOT_CORS_DECISION
+        decision = Decision(NOT_CORS, True, compiled.wildcard_actual_headers, vary)
+
+    compiled.actual_decisions[None] = decision
+    return decision
 
 
 def _decide_actual(
     compiled: CompiledPolicy, origin: str, trace: list[Step] | None
 ) -> Decision:
-    if trace is None:
-        cached = compiled.actual_decisions.get(origin)
-        if cached is not None:
-            return cached  # type: ignore[no-any-return]
-
     allowed = compiled.any_origin or compiled.matcher.matches(origin)
     if trace is not None:
         _trace_origin(compiled, origin, allowed, trace)

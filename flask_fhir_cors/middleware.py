@@ -10,7 +10,6 @@ from ._compiled import Header
 from .decision import DEBUG_REASON_HEADER as DEBUG_REASON_HEADER
 from .decision import (
     PREFLIGHT,
-    CORSRequest,
     Decision,
     decide_compiled,
     preflight_response,
@@ -58,27 +57,28 @@ class CORSMiddleware:
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "")
+        origin = environ.get("HTTP_ORIGIN")
         if method == "OPTIONS":
-            request = CORSRequest(
+            decision = decide_compiled(
+                self._compiled,
                 method,
                 environ.get("PATH_INFO", ""),
-                environ.get("HTTP_ORIGIN"),
+                origin,
                 environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"),
                 environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS"),
                 environ.get("HTTP_ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK"),
             )
         else:
             # Only a preflight reads the Access-Control-Request-* headers.
-            request = CORSRequest(
-                method, environ.get("PATH_INFO", ""), environ.get("HTTP_ORIGIN")
+            decision = decide_compiled(
+                self._compiled, method, environ.get("PATH_INFO", ""), origin
             )
-        decision = decide_compiled(self._compiled, request)
 
         if decision.kind == PREFLIGHT:
-            return self._answer_preflight(request, decision, start_response)
+            return self._answer_preflight(environ, decision, start_response)
 
         if not decision.allowed:
-            _log_refusal("Origin not allowed", request, decision)
+            _log_refusal("Origin not allowed", environ, decision)
 
         def start_cors_response(
             status: str, headers: list[Header], exc_info: Any = None
@@ -89,10 +89,13 @@ class CORSMiddleware:
         return self.app(environ, start_cors_response)
 
     def _answer_preflight(
-        self, request: CORSRequest, decision: Decision, start_response: StartResponse
+        self,
+        environ: WSGIEnvironment,
+        decision: Decision,
+        start_response: StartResponse,
     ) -> list[bytes]:
         if not decision.allowed:
-            _log_refusal("CORS preflight refused", request, decision)
+            _log_refusal("CORS preflight refused", environ, decision)
 
         response = preflight_response(decision, self._compiled.debug)
         start_response(response.status, response.headers)
@@ -162,7 +165,7 @@ def merge_vary(app_values: list[str], extra: str) -> str:
     return ", ".join([*kept, *missing])
 
 
-def _log_refusal(message: str, request: CORSRequest, decision: Decision) -> None:
+def _log_refusal(message: str, environ: WSGIEnvironment, decision: Decision) -> None:
     if not logger.isEnabledFor(logging.DEBUG):
         return
 
@@ -170,11 +173,11 @@ def _log_refusal(message: str, request: CORSRequest, decision: Decision) -> None
         "%s (%s): origin=%r method=%r request_method=%r request_headers=%r path=%r",
         message,
         decision.reason,
-        _shorten(request.origin),
-        _shorten(request.method),
-        _shorten(request.request_method),
-        _shorten(request.request_headers),
-        _shorten(request.path),
+        _shorten(environ.get("HTTP_ORIGIN")),
+        _shorten(environ.get("REQUEST_METHOD")),
+        _shorten(environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD")),
+        _shorten(environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS")),
+        _shorten(environ.get("PATH_INFO")),
     )
 
 
