@@ -352,7 +352,7 @@ def _normalize_ipv6(host: str) -> str:
             "origin-host-invalid", "the text in brackets is not an IPv6 address"
         ) from None
 
-    canonical = f"[{address.compressed}]"
+    canonical = f"[{serialize_ipv6(address)}]"
     if canonical != host.lower():
         raise InvalidOrigin(
             "origin-ip-not-canonical",
@@ -360,6 +360,36 @@ def _normalize_ipv6(host: str) -> str:
         )
 
     return canonical
+
+
+def serialize_ipv6(address: ipaddress.IPv6Address) -> str:
+    """Serialize ``address`` as the URL standard does, as browsers send it.
+
+    Eight hexadecimal pieces without leading zeros, the first longest run of
+    two or more zero pieces written as ``::``, and never a dotted IPv4 tail.
+    Python 3.13's ``compressed`` writes IPv4-mapped addresses with one, so it
+    cannot be used.
+    """
+    packed = address.packed
+    pieces = [packed[index] << 8 | packed[index + 1] for index in range(0, 16, 2)]
+
+    best_start, best_length = -1, 1
+    start = None
+    for index, piece in enumerate([*pieces, 1]):
+        if piece == 0 and start is None:
+            start = index
+        elif piece != 0 and start is not None:
+            if index - start > best_length:
+                best_start, best_length = start, index - start
+            start = None
+
+    texts = [f"{piece:x}" for piece in pieces]
+    if best_start < 0:
+        return ":".join(texts)
+
+    head = ":".join(texts[:best_start])
+    tail = ":".join(texts[best_start + best_length :])
+    return f"{head}::{tail}"
 
 
 class OriginMatcher:

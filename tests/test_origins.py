@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import pytest
 
 from flask_fhir_cors import CORSMiddleware, CORSPolicy, PolicyError
+from flask_fhir_cors._origins import serialize_ipv6
 from tests.support import RecordingApp, call_wsgi, make_environ
 
 PATTERN_CASES = [
@@ -337,3 +339,17 @@ def test_opt_out_names_itself_in_message() -> None:
         CORSPolicy(origins="http://portal.example.com", allow_credentials=True)
 
     assert "unsafe_allow_http_origins=True" in caught.value.problems[0].message
+
+
+IPV6_FORMS = [
+    pytest.param("::1", "::1", id="loopback"),
+    pytest.param("::ffff:127.0.0.1", "::ffff:7f00:1", id="IPv4-mapped in hex"),
+    pytest.param("2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1", id="first longest run"),
+    pytest.param("1:0:2:3:4:5:6:7", "1:0:2:3:4:5:6:7", id="single zero kept"),
+    pytest.param("0:0:0:0:0:0:0:0", "::", id="all zero"),
+]
+
+
+@pytest.mark.parametrize(("written", "serialized"), IPV6_FORMS)
+def test_ipv6_serialized_as_browsers(written: str, serialized: str) -> None:
+    assert serialize_ipv6(ipaddress.IPv6Address(written)) == serialized
