@@ -20,10 +20,11 @@ class CompiledPolicy:
     None when the policy has no public paths. On that public policy,
     ``credentialed_origins`` matches the origins that the main policy grants
     credentials to, or is None when it grants none.
-    ``actual_decisions`` caches the decision for each listed origin that has
+    ``actual_decisions`` caches the decision for each allowed origin that has
     made an actual request, and under None the decision for requests without
-    an origin, so it never contains more entries than there are listed
-    origins, plus one. ``preflight_decisions`` caches the decisions of
+    an origin. It contains at most the listed origins, one entry for None and
+    a bounded number of origins matched by subdomain patterns, counted in
+    ``pattern_origins_cached``. ``preflight_decisions`` caches the decisions of
     preflights, keyed by the request without its path, and is emptied when
     it reaches its size limit.
     """
@@ -50,6 +51,7 @@ class CompiledPolicy:
         "credentialed_origins",
         "actual_decisions",
         "preflight_decisions",
+        "pattern_origins_cached",
     )
 
     def __init__(
@@ -81,6 +83,7 @@ class CompiledPolicy:
         self.credentialed_origins: OriginMatcher | None = None
         self.actual_decisions: dict[str | None, Any] = {}
         self.preflight_decisions: dict[Any, Any] = {}
+        self.pattern_origins_cached = 0
         self.public = _compile_public(policy, self.matcher)
 
     def is_public_path(self, path: str) -> bool:

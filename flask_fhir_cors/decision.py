@@ -37,6 +37,9 @@ PRIVATE_NETWORK_VARY = PREFLIGHT_VARY + ", Access-Control-Request-Private-Networ
 MAX_CACHED_PREFLIGHTS = 1024
 MAX_CACHED_KEY_LENGTH = 2048
 
+# Origins matched by a subdomain pattern whose actual decisions are kept.
+MAX_CACHED_PATTERN_ORIGINS = 4096
+
 PREFLIGHT_REFUSAL_REASONS = (
     "origin-not-allowed",
     "method-invalid",
@@ -270,9 +273,21 @@ def _decide_actual(
 
     headers = (("Access-Control-Allow-Origin", origin), *compiled.actual_tail)
     decision = Decision(ACTUAL, True, headers, "Origin")
-    if compiled.matcher.is_listed(origin):
-        compiled.actual_decisions[origin] = decision
+    _remember_actual(compiled, origin, decision)
     return decision
+
+
+def _remember_actual(compiled: CompiledPolicy, origin: str, decision: Decision) -> None:
+    # Listed origins are few and fixed. Origins that match a subdomain pattern
+    # can be made up by any client, so about MAX_CACHED_PATTERN_ORIGINS of
+    # them are kept (threads racing on the count may add a few more), and
+    # later ones are decided each time.
+    cache = compiled.actual_decisions
+    if compiled.matcher.is_listed(origin):
+        cache[origin] = decision
+    elif compiled.pattern_origins_cached < MAX_CACHED_PATTERN_ORIGINS:
+        compiled.pattern_origins_cached += 1
+        cache[origin] = decision
 
 
 def _answer_any_origin(compiled: CompiledPolicy, origin: str) -> Decision:

@@ -545,3 +545,16 @@ def test_cached_answers_equal_fresh() -> None:
         first = call_wsgi(middleware, dict(environ))
         second = call_wsgi(middleware, dict(environ))
         assert first == second
+
+
+def test_pattern_origin_cache_bounded() -> None:
+    policy = CORSPolicy(origins="https://*.example.com")
+    middleware = CORSMiddleware(RecordingApp(), policy)
+
+    for number in range(5000):
+        origin = f"https://tenant{number}.example.com"
+        result = call_wsgi(middleware, make_environ("GET", "/", [("Origin", origin)]))
+        assert result.values("Access-Control-Allow-Origin") == [origin]
+
+    cache = policy._compiled.actual_decisions  # type: ignore[attr-defined]
+    assert len(cache) <= 4096
