@@ -113,9 +113,10 @@ SUBDOMAIN_LABEL = re.compile(r"[a-z0-9_\-]+")
 SAFELISTED_METHODS = frozenset({"GET", "HEAD", "POST"})
 FORBIDDEN_METHODS = frozenset({"CONNECT", "TRACE", "TRACK"})
 PUBLIC_METHODS = frozenset({"GET", "HEAD"})
-# The library parses Access-Control-Request-Headers values up to this length
-# and rejects longer ones.
+# The library parses Access-Control-Request-Headers values and request
+# methods up to these lengths and rejects longer ones.
 MAX_REQUEST_HEADERS_LENGTH = 8192
+MAX_REQUEST_METHOD_LENGTH = 64
 CORS_PREFIX = "access-control-"
 GRANT_HEADERS = (
     "Access-Control-Allow-Origin",
@@ -223,9 +224,9 @@ def origin_matches(configured: tuple[str, ...], origin: str) -> bool:
 
 def requested_header_names(value: str | None) -> list[str] | None:
     """Return the request header names, lowercased, or None for an invalid value."""
-    # A blank value, whatever its whitespace, names no headers and so grants
-    # nothing beyond the method.
-    if value is None or value.strip() == "":
+    # HTTP whitespace is only space and tab, so a value of those and commas
+    # names no headers, while any other character must be part of a name.
+    if value is None:
         return []
     if len(value) > MAX_REQUEST_HEADERS_LENGTH:
         return None
@@ -245,7 +246,9 @@ def expected_preflight_grant(exchange: Exchange) -> bool:
         return False
 
     method = exchange.request_method or ""
-    if not TOKEN.fullmatch(method) or method.upper() in FORBIDDEN_METHODS:
+    if len(method) > MAX_REQUEST_METHOD_LENGTH or not TOKEN.fullmatch(method):
+        return False
+    if method.upper() in FORBIDDEN_METHODS:
         return False
 
     methods = PUBLIC_METHODS if public else set(policy.methods)
