@@ -135,7 +135,7 @@ class ConfiguredOrigin:
 def parse_configured_origin(entry: str) -> ConfiguredOrigin:
     """Validate and normalize one configured origin or subdomain pattern.
 
-    Raises :class:`InvalidOrigin` with a stable code and a message that tells
+    Raises :class:`InvalidOrigin` with a stable code and a message that states
     how to write the value instead.
     """
     _reject_non_origin_forms(entry)

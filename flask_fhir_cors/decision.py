@@ -175,7 +175,7 @@ def decide_compiled(
     """Decide with an already compiled policy, from the values of a CORSRequest.
 
     This is the middleware's path, so it takes the values one by one and
-    answers repeated requests from caches when no trace is requested.
+    returns cached decisions for repeated requests when no trace is requested.
     """
     compiled = main
     if main.public is not None and main.is_public_path(path):

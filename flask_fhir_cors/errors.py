@@ -14,7 +14,7 @@ class Problem:
     ``setting`` is the name the user wrote: the keyword argument of
     :class:`~flask_fhir_cors.CORSPolicy`, or the config key when the settings
     came from ``app.config``. ``code`` is a stable identifier that tests and
-    tools can match on without parsing ``message``, which tells how to fix it.
+    tools can match on without parsing ``message``, which states how to fix it.
     """
 
     setting: str

@@ -37,9 +37,9 @@ class FhirCORS:
         The config is read once, here: later changes to ``app.config`` have
         no effect. The policy is stored in ``app.extensions["fhir_cors"]`` and
         ``app.wsgi_app`` is wrapped in :class:`CORSMiddleware`, so the policy
-        applies to every response, errors included, and answers preflights before
-        any Flask code runs. The ``flask fhir-cors`` commands are added to
-        ``app.cli``.
+        applies to every response, errors included, and the middleware
+        responds to preflights before any Flask code runs. The
+        ``flask fhir-cors`` commands are added to ``app.cli``.
 
         Raises :class:`~flask_fhir_cors.PolicyError` for invalid settings and
         :class:`RuntimeError` when the app is already registered.

@@ -31,7 +31,7 @@ class CORSMiddleware:
     """Respond to CORS preflights and add CORS headers to the app's responses.
 
     A preflight (``OPTIONS`` with ``Origin`` and
-    ``Access-Control-Request-Method``) is answered here and never reaches
+    ``Access-Control-Request-Method``) gets its response here and never reaches
     ``app``: 204 with the CORS headers when the policy allows it, 403 without
     them when it does not. Every other request runs ``app`` exactly once;
     its response gets the CORS headers the policy grants, in place of any

@@ -102,7 +102,7 @@ class CORSPolicy:
         reported as a problem, so a typo never silently leaves a default.
         Problems name the config key, not the keyword argument.
         """
-        names = {setting: prefix + setting.upper() for setting in SETTING_NAMES}
+        names = config_key_names(prefix)
         keys = {key: setting for setting, key in names.items()}
         settings = {
             keys[key]: value
@@ -150,7 +150,12 @@ class CORSPolicy:
 
     def config_keys(self, prefix: str = CONFIG_PREFIX) -> dict[str, str]:
         """Return the config key of each setting name."""
-        return {name: prefix + name.upper() for name in SETTING_NAMES}
+        return config_key_names(prefix)
+
+
+def config_key_names(prefix: str = CONFIG_PREFIX) -> dict[str, str]:
+    """Return the config key of each setting name, such as FHIR_CORS_ORIGINS."""
+    return {name: prefix + name.upper() for name in SETTING_NAMES}
 
 
 def _report_unknown_key(
